@@ -1,0 +1,59 @@
+"""`coach`: the command line. Each command lives in `agent/commands/`."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import typer
+
+from agent.commands import chat, demo, projects
+from agent.model import ModelError
+from agent.session import CoachError
+from agent.settings import Settings, SettingsError
+from memory.store import StoreError
+
+app = typer.Typer(
+    name="coach", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="portfolio-coach: takes you through six steps per portfolio project.")
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL or SQLite file path."),
+    user: str | None = typer.Option(None, "--user", help="Learner name (default: $COACH_USER "
+                                    "or your OS user)."),
+    model: str | None = typer.Option(None, "--model", help="'offline' or an Anthropic model id."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+) -> None:
+    ctx.obj = Settings.load(db=db, user=user, model=model, debug=debug)
+
+
+app.command("chat")(chat.chat)
+app.command("demo")(demo.demo)
+app.add_typer(projects.app, name="projects")
+
+USER_ERRORS = (CoachError, StoreError, SettingsError, ModelError)
+
+
+def main() -> None:
+    debug = "--debug" in sys.argv or os.environ.get("COACH_DEBUG") == "1"
+    try:
+        # Typer handles usage errors (exit 2) and --help itself, then exits.
+        app(prog_name="coach")
+    except KeyboardInterrupt:
+        print("\ncoach: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except USER_ERRORS as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"coach: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except Exception as exc:  # the one place an unexpected error becomes one line
+        if debug:
+            traceback.print_exc()
+        print(f"coach: unexpected error: {type(exc).__name__}: {exc}"
+              " (run with --debug for a traceback)", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,67 @@
+"""`coach demo`: six steps, start to finish, on the embedded default."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.panel import Panel
+
+from agent.demo import local_app, make_repo, scratch_dir, script
+from agent.offline import OfflineCoach
+from agent.session import Coach, CoachError
+from agent.settings import Settings
+
+
+def _demo_settings(settings: Settings) -> tuple[Settings, Path | None]:
+    """The demo's own throwaway SQLite file, unless a database was named explicitly."""
+    explicit = os.environ.get("COACH_DATABASE_URL") or settings.database_url != \
+        f"sqlite:///{settings.home / 'coach.db'}"
+    if explicit:
+        return replace(settings, user="demo", allow_private_urls=True), None
+    path = settings.home / "demo.db"
+    return replace(settings, user="demo", allow_private_urls=True,
+                   database_url=f"sqlite:///{path}"), path
+
+
+def _short(text: str, limit: int = 220) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text.split())} words)"
+
+
+def demo(ctx: typer.Context) -> None:
+    """A scripted learner through all six steps, against a local app the demo serves."""
+    settings, demo_db = _demo_settings(ctx.obj)
+    console = Console()
+    if demo_db is not None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{demo_db}{suffix}").unlink(missing_ok=True)
+    with scratch_dir() as tmp, local_app() as url:
+        repo = make_repo(Path(tmp))
+        console.print(Panel.fit(
+            f"A demo learner takes one project through all six steps.\n"
+            f"Their app is served at {url}; their repository is {repo}.\n"
+            f"Database: {settings.database_url}  ·  model: offline", title="coach demo"))
+        with Coach.open(settings, model=OfflineCoach()) as coach:
+            thread = coach.thread()
+            result = None
+            for heading, message in script(str(repo), url):
+                console.rule(f"[bold]{heading}")
+                console.print(f"[bold green]learner>[/bold green] {_short(message)}")
+                result = coach.turn(thread, message)
+                console.print(Markdown(result.reply))
+    if result is None or result.step != "problem":
+        raise CoachError("the demo did not reach a second project; run with --debug")
+    db_flag = f"--db {demo_db} " if demo_db else ""
+    console.rule("[bold]Done")
+    console.print(
+        "One project went through all six steps and is [bold]done[/bold]; a harder second "
+        "project is started.\nWhere to look next:\n"
+        f"  coach {db_flag}--user demo projects list\n"
+        f"  coach {db_flag}--user demo projects show 1\n"
+        "  coach chat            start coaching your own first project\n")
+    raise typer.Exit(0)

@@ -1,0 +1,57 @@
+"""What the graph's nodes get from outside: the store, the model, the learner."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from agent.model import Model
+from memory.models import Project
+from memory.store import session_scope
+from tools import ToolContext
+from tools.gates import DONE
+from tools.projects import project_view
+
+
+@dataclass
+class CoachRuntime:
+    engine: Engine
+    user_id: int
+    model: Model
+    thread_id: str | None = None
+    tool_context: ToolContext | None = None
+    # How many complete turns the window keeps before they fold into the summary.
+    window_turns: int = 6
+    max_model_calls: int = 8
+    max_tokens: int = 2048
+    on_text: Callable[[str], None] | None = None
+    extra_metadata: dict[str, Any] = field(default_factory=dict)
+
+    def tools(self) -> ToolContext:
+        if self.tool_context is None:
+            self.tool_context = ToolContext(self.engine, self.user_id, self.thread_id)
+        return self.tool_context
+
+
+def active_project_id(rt: CoachRuntime) -> int | None:
+    """The learner's most recent project that is not done yet."""
+    with session_scope(rt.engine) as s:
+        project = s.exec(select(Project).where(Project.user_id == rt.user_id,
+                                               Project.step != DONE)
+                         .order_by(Project.id.desc())).first()  # type: ignore[union-attr]
+        return project.id if project else None
+
+
+def coach_view(rt: CoachRuntime, project_id: int | None) -> dict[str, Any]:
+    """The coach's view of the learner, fresh for every model call."""
+    if project_id is None:
+        return {"project": None}
+    with session_scope(rt.engine) as s:
+        project = s.get(Project, project_id)
+        if project is None or project.user_id != rt.user_id:
+            return {"project": None}
+        return {"project": project_view(s, project)}

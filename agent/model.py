@@ -1,0 +1,72 @@
+"""The model seam, in Anthropic Messages terms.
+
+Every model the coach talks to (the offline coach, Claude) takes a `ModelRequest`
+and returns a `ModelResponse` whose content is a list of Messages-API blocks
+(`text`, `tool_use`), so the graph never knows which one it is talking to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from telemetry.pricing import Usage
+
+Block = dict[str, Any]
+Message = dict[str, Any]
+
+
+@dataclass
+class ModelRequest:
+    system: str
+    messages: list[Message]
+    tools: list[dict[str, Any]]
+    max_tokens: int = 2048
+    # The coach's view of the learner (project, step, gate) that the system prompt
+    # renders as text; the offline coach reads it directly.
+    context: dict[str, Any] = field(default_factory=dict)
+    # Who the call is for (user, thread, project, step, purpose): for the ledger.
+    metadata: dict[str, Any] = field(default_factory=dict)
+    # Called with each piece of reply text as it arrives, when the model streams.
+    on_text: Callable[[str], None] | None = None
+
+
+@dataclass
+class ModelResponse:
+    content: list[Block]
+    stop_reason: str
+    usage: Usage
+    model: str
+    id: str = ""
+    request_id: str | None = None
+    estimated: bool = False
+
+    def tool_uses(self) -> list[Block]:
+        return [b for b in self.content if b.get("type") == "tool_use"]
+
+    def text(self) -> str:
+        return "\n\n".join(b["text"] for b in self.content if b.get("type") == "text").strip()
+
+
+class ModelError(Exception):
+    """A model call failed for good; the message names the cause (and request id)."""
+
+    def __init__(self, message: str, *, kind: str = "error", request_id: str | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.request_id = request_id
+
+
+class Model(Protocol):
+    name: str
+    provider: str
+
+    def complete(self, request: ModelRequest) -> ModelResponse: ...
+
+
+def text_of(message: Message) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    return "\n".join(b.get("text", "") for b in content or [] if b.get("type") == "text")

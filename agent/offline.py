@@ -1,0 +1,232 @@
+"""The offline coach: a deterministic policy behind the same seam as Claude.
+
+It reads the learner's message, emits the tool calls a Claude model would, asks
+the gate (`advance_step`) once the coach's view says nothing is missing, and then
+writes a reply from the tool results and what the gate still needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from agent.answers import (
+    LESSON_KINDS,
+    AnswerError,
+    Reading,
+    first_url,
+    parse_ci,
+    parse_cost,
+    parse_evals,
+    parse_tracing,
+    read_message,
+    split_list,
+)
+from agent.model import Block, Message, ModelRequest, ModelResponse, text_of
+from agent.replies import compose_reply, help_text, status_text
+from telemetry.pricing import Usage
+
+PROJECT_FIELDS = ("title", "problem", "audience", "personal_context", "success_criteria")
+MIN_POSTMORTEM_WORDS = 100
+
+
+def _estimate(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+class OfflineCoach:
+    """The embedded default model: no API key, no network, $0."""
+
+    name = "offline"
+    provider = "offline"
+
+    def complete(self, request: ModelRequest) -> ModelResponse:
+        blocks = self.decide(request.messages, request.context)
+        prompt = json.dumps([request.system, request.messages, request.tools], default=str)
+        usage = Usage(input_tokens=_estimate(prompt),
+                      output_tokens=_estimate(json.dumps(blocks)))
+        stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
+        digest = hashlib.sha1(prompt.encode()).hexdigest()[:20]
+        response = ModelResponse(content=blocks, stop_reason=stop, usage=usage,
+                                 model=self.name, id=f"msg_offline_{digest}", estimated=True)
+        if request.on_text and response.text():
+            request.on_text(response.text())
+        return response
+
+    # -- the policy -------------------------------------------------------------------
+
+    def decide(self, messages: list[Message], ctx: dict[str, Any]) -> list[Block]:
+        turn = current_turn(messages)
+        learner = text_of(turn[0]) if turn else ""
+        results = tool_results(turn)
+        calls = [b for m in turn if m["role"] == "assistant" for b in m["content"]
+                 if b.get("type") == "tool_use"]
+        if not calls:
+            planned = self.plan(learner, ctx)
+            if isinstance(planned, str):
+                return [{"type": "text", "text": planned}]
+            return [tool_use(messages, i, name, args) for i, (name, args) in enumerate(planned)]
+        follow_up = self.follow_up(calls, results, ctx)
+        if follow_up:
+            return [tool_use(messages, len(calls) + i, name, args)
+                    for i, (name, args) in enumerate(follow_up)]
+        return [{"type": "text", "text": compose_reply(calls, results, ctx)}]
+
+    def follow_up(self, calls: list[Block], results: dict[str, dict[str, Any]],
+                  ctx: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """After storing things: ask the gate, once, if nothing looks missing."""
+        names = [c["name"] for c in calls]
+        if "advance_step" in names:
+            return []
+        for call in calls:
+            if call["name"] == "start_next_project" and results[call["id"]].get("ok"):
+                return [("advance_step", {"project_id": call["input"]["from_project_id"]})]
+        project = ctx.get("project")
+        stored = any(r.get("ok") for r in results.values())
+        if project and stored and project["step"] != "done" and not project["gate"]["missing"]:
+            return [("advance_step", {"project_id": project["id"]})]
+        return []
+
+    def plan(self, text: str, ctx: dict[str, Any]) -> list[tuple[str, dict[str, Any]]] | str:
+        """The tool calls a learner's message asks for, or a direct reply."""
+        reading = read_message(text)
+        project = ctx.get("project")
+        if reading.command:
+            return self.command(reading.command, ctx)
+        if not reading.answers:
+            if reading.plain.endswith("?"):
+                return help_text(ctx, question=reading.plain)
+            reading = plain_answer(reading.plain, ctx)
+            if not reading.answers:
+                return help_text(ctx)
+        try:
+            if project is None:
+                return self.first_project(reading)
+            return self.answers(reading, project)
+        except AnswerError as exc:
+            return str(exc)
+
+    def command(self, command: str, ctx: dict[str, Any]) -> list[tuple[str, dict[str, Any]]] | str:
+        project = ctx.get("project")
+        if command == "portfolio":
+            return [("get_portfolio", {})]
+        if command == "next" and project:
+            return [("advance_step", {"project_id": project["id"]})]
+        if command == "draft":
+            return ("Automatic post-mortem drafting is not available in this version yet. "
+                    + status_text(ctx))
+        if command == "help":
+            return help_text(ctx)
+        return status_text(ctx)
+
+    def first_project(self, reading: Reading) -> list[tuple[str, dict[str, Any]]] | str:
+        args: dict[str, Any] = {k: reading.answers[k] for k in PROJECT_FIELDS
+                                if k in reading.answers}
+        if "capabilities" in reading.answers:
+            args["capabilities"] = split_list(reading.answers["capabilities"])
+        if "title" not in args:
+            if "problem" not in args:
+                return ("Let's start with a project. "
+                        "What problem do you want to solve? Give it a short title "
+                        "(`Title: …`), or tell me everything at once with labels.")
+            # Keep every answer: a provisional title from the problem's first words.
+            args["title"] = " ".join(args["problem"].split()[:6]).rstrip(",.;:")
+        return [("create_project", args)]
+
+    def answers(self, reading: Reading, project: dict[str, Any]
+                ) -> list[tuple[str, dict[str, Any]]] | str:
+        a, pid, step = reading.answers, project["id"], project["step"]
+        if step == "repeat" and "title" in a:
+            return self.next_project(a, pid)
+        calls: list[tuple[str, dict[str, Any]]] = []
+        fields: dict[str, Any] = {k: a[k] for k in (*PROJECT_FIELDS, "repo", "usage_note")
+                                  if k in a}
+        if "mvp_scope" in a:
+            fields["mvp_scope"] = split_list(a["mvp_scope"])
+        if "capabilities" in a:
+            fields["capabilities"] = split_list(a["capabilities"])
+        if fields:
+            calls.append(("update_project", {"project_id": pid, **fields}))
+        if "repo" in a and "://" not in a["repo"] and step in ("build", "harden"):
+            calls.append(("audit_repository", {"project_id": pid, "path": a["repo"]}))
+        if "audit" in a:
+            calls.append(("audit_repository", {"project_id": pid, "path": a["audit"]}))
+        if "url" in a:
+            calls.append(("check_deployment",
+                          {"project_id": pid, "url": first_url(a["url"]) or a["url"]}))
+        evidence = {"evals": parse_evals, "ci_gate": parse_ci, "observability": parse_tracing,
+                    "cost_tracking": parse_cost}
+        for kind, parse in evidence.items():
+            if kind in a:
+                calls.append(("record_evidence",
+                              {"project_id": pid, "kind": kind, "details": parse(a[kind])}))
+        for kind in LESSON_KINDS:
+            for lesson in filter(None, a.get(kind, "").split("\n")):
+                calls.append(("record_lesson", {"project_id": pid, "kind": kind,
+                                                 "text": lesson.strip()}))
+        if "postmortem" in a:
+            calls.append(("submit_postmortem", {"project_id": pid, "text": a["postmortem"]}))
+        return calls or help_text({"project": project})
+
+    def next_project(self, a: dict[str, str], pid: int) -> list[tuple[str, dict[str, Any]]] | str:
+        if "capabilities" not in a:
+            return ("To start the next project I need its capabilities too, so I can check "
+                    "that it is harder than this one: send `Title: … Capabilities: a, b, c` "
+                    "together.")
+        args: dict[str, Any] = {k: a[k] for k in PROJECT_FIELDS if k in a}
+        args["capabilities"] = split_list(a["capabilities"])
+        return [("start_next_project", {"from_project_id": pid, **args})]
+
+
+def plain_answer(text: str, ctx: dict[str, Any]) -> Reading:
+    """A message without labels answers the coach's current question."""
+    project = ctx.get("project")
+    if project is None:
+        key = "problem" if len(text.split()) > 12 else "title"
+        return Reading(answers={key: text})
+    missing = project["gate"]["missing"]
+    field: str = missing[0]["field"] if missing else ""
+    key = {"deployment": "url", "next_project": "title"}.get(field, field)
+    if key == "postmortem" and len(text.split()) < MIN_POSTMORTEM_WORDS:
+        return Reading(plain=text)
+    if key == "url" and not first_url(text):
+        return Reading(plain=text)
+    return Reading(answers={key: text}) if key else Reading(plain=text)
+
+
+def current_turn(messages: list[Message]) -> list[Message]:
+    """The messages since the learner's latest text message."""
+    for i in range(len(messages) - 1, -1, -1):
+        m = messages[i]
+        if m["role"] == "user" and text_of(m).strip() and not _is_results(m):
+            return messages[i:]
+    return []
+
+
+def _is_results(message: Message) -> bool:
+    content = message.get("content")
+    return isinstance(content, list) and any(b.get("type") == "tool_result" for b in content)
+
+
+def tool_results(turn: list[Message]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for m in turn:
+        if m["role"] != "user" or not isinstance(m["content"], list):
+            continue
+        for b in m["content"]:
+            if b.get("type") == "tool_result":
+                try:
+                    body = json.loads(b.get("content") or "{}")
+                except json.JSONDecodeError:
+                    body = {"error": b.get("content")}
+                out[b["tool_use_id"]] = {"ok": not b.get("is_error"), **body}
+    return out
+
+
+def tool_use(messages: list[Message], index: int, name: str, args: dict[str, Any]) -> Block:
+    # Unique within a conversation, yet the same for the same history (replayable evals).
+    history = json.dumps(messages[-4:], sort_keys=True, default=str)
+    seed = f"{len(messages)}:{history}:{index}:{name}"
+    digest = hashlib.sha1(seed.encode()).hexdigest()[:22]
+    return {"type": "tool_use", "id": f"toolu_{digest}", "name": name, "input": args}

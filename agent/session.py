@@ -1,0 +1,254 @@
+"""A coaching session: one learner, their threads, and turns run through the graph."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from sqlalchemy import Engine, update
+from sqlmodel import select
+
+from agent.context import CoachRuntime
+from agent.graph import build_graph
+from agent.model import Model, ModelError, text_of
+from agent.offline import OfflineCoach
+from agent.settings import Settings
+from memory.checkpoints import open_checkpointer
+from memory.models import Project, Thread, TranscriptEntry, User, utcnow
+from memory.store import open_engine, session_scope
+from telemetry.ledger import Call, MeteredModel
+from tools import ToolContext
+
+MAX_MESSAGE_BYTES = 32 * 1024
+LEASE = timedelta(minutes=5)
+THREAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class CoachError(Exception):
+    """Something the learner should read: one clear line."""
+
+
+class ThreadBusy(CoachError):
+    pass
+
+
+@dataclass
+class TurnResult:
+    thread_id: str
+    turn: int
+    reply: str
+    step: str | None
+    project_id: int | None
+    model: str
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    usage: dict[str, int] = field(default_factory=dict)
+    cost_usd: Decimal | None = Decimal(0)
+    trace_id: str | None = None
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        out = {
+            "thread_id": self.thread_id, "turn": self.turn, "reply": self.reply,
+            "step": self.step, "project_id": self.project_id, "tool_calls": self.tool_calls,
+            "usage": self.usage,
+            "cost_usd": None if self.cost_usd is None else float(self.cost_usd),
+            "model": self.model, "trace_id": self.trace_id,
+        }
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+def make_model(name: str) -> Model:
+    if name == "offline":
+        return OfflineCoach()
+    from agent.claude import ClaudeModel  # the anthropic SDK loads only when needed
+
+    return ClaudeModel(name)
+
+
+def ensure_user(engine: Engine, name: str) -> int:
+    with session_scope(engine) as s:
+        user = s.exec(select(User).where(User.name == name)).first()
+        if user is None:
+            user = User(name=name)
+            s.add(user)
+            s.flush()
+        assert user.id is not None
+        return user.id
+
+
+def validate_message(text: str) -> str:
+    if not text or not text.strip():
+        raise CoachError("empty message: say something, or `help`")
+    size = len(text.encode("utf-8"))
+    if size > MAX_MESSAGE_BYTES:
+        raise CoachError(f"message too long: {size:,} bytes (at most {MAX_MESSAGE_BYTES:,});"
+                         " send it in parts or as a file (`Post-mortem: @file.md`)")
+    return text.strip()
+
+
+def _usage_totals(calls: list[Call]) -> dict[str, int]:
+    keys = ("input_tokens", "output_tokens", "cache_read_input_tokens",
+            "cache_creation_input_tokens")
+    return {k: sum(getattr(c.usage, k) for c in calls) for k in keys}
+
+
+class Coach:
+    """Runs turns for one learner against one store and checkpointer."""
+
+    def __init__(self, engine: Engine, checkpointer: BaseCheckpointSaver, *, user: str,
+                 model: Model, allow_private_urls: bool = False,
+                 tool_context: Callable[[int, str], ToolContext] | None = None):
+        self.engine = engine
+        self.checkpointer = checkpointer
+        self.user = user
+        self.user_id = ensure_user(engine, user)
+        self._calls: list[Call] = []
+        self.model = MeteredModel(model, engine, observer=self._calls.append)
+        self.allow_private_urls = allow_private_urls
+        self._tool_context = tool_context
+        self.graph = build_graph().compile(checkpointer=checkpointer)
+        self.owner = uuid.uuid4().hex
+
+    @classmethod
+    @contextmanager
+    def open(cls, settings: Settings, model: Model | None = None) -> Iterator[Coach]:
+        engine = open_engine(settings.database_url)
+        try:
+            with open_checkpointer(settings.database_url) as saver:
+                yield cls(engine, saver, user=settings.user,
+                          model=model or make_model(settings.model),
+                          allow_private_urls=settings.allow_private_urls)
+        finally:
+            engine.dispose()
+
+    # -- threads ----------------------------------------------------------------------
+
+    def thread(self, thread_id: str | None = None) -> str:
+        """An existing thread of this learner, or a new one (with this id if given)."""
+        if thread_id is not None and not THREAD_ID.match(thread_id):
+            raise CoachError(f"bad thread id {thread_id!r}: use letters, digits, '.', '_', '-'")
+        thread_id = thread_id or uuid.uuid4().hex[:12]
+        with session_scope(self.engine) as s:
+            found = s.get(Thread, thread_id)
+            if found is None:
+                s.add(Thread(id=thread_id, user_id=self.user_id))
+            elif found.user_id != self.user_id:
+                raise CoachError(f"thread {thread_id} belongs to another learner")
+        return thread_id
+
+    def threads(self) -> list[Thread]:
+        with session_scope(self.engine) as s:
+            return list(s.exec(select(Thread).where(Thread.user_id == self.user_id)
+                               .order_by(Thread.updated_at)).all())  # type: ignore[arg-type]
+
+    def transcript(self, thread_id: str) -> list[TranscriptEntry]:
+        self.thread(thread_id)
+        with session_scope(self.engine) as s:
+            return list(s.exec(select(TranscriptEntry)
+                               .where(TranscriptEntry.thread_id == thread_id)
+                               .order_by(TranscriptEntry.turn, TranscriptEntry.seq)).all())  # type: ignore[arg-type]
+
+    @contextmanager
+    def _lease(self, thread_id: str) -> Iterator[None]:
+        now = utcnow()
+        with session_scope(self.engine) as s:
+            taken = s.execute(
+                update(Thread)
+                .where(Thread.id == thread_id, Thread.user_id == self.user_id)  # type: ignore[arg-type]
+                .where((Thread.lease_owner.is_(None)) | (Thread.lease_until < now))  # type: ignore[union-attr,operator]
+                .values(lease_owner=self.owner, lease_until=now + LEASE))
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            raise ThreadBusy(f"thread {thread_id} is busy with another turn in another session;"
+                             " try again when it has answered")
+        try:
+            yield
+        finally:
+            with session_scope(self.engine) as s:
+                s.execute(update(Thread).where(Thread.id == thread_id,  # type: ignore[arg-type]
+                                               Thread.lease_owner == self.owner)  # type: ignore[arg-type]
+                          .values(lease_owner=None, lease_until=None))
+
+    # -- turns ------------------------------------------------------------------------
+
+    def runtime(self, thread_id: str, on_text: Callable[[str], None] | None) -> CoachRuntime:
+        if self._tool_context:
+            ctx = self._tool_context(self.user_id, thread_id)
+        else:
+            ctx = ToolContext(self.engine, self.user_id, thread_id,
+                              allow_private_urls=self.allow_private_urls)
+        return CoachRuntime(engine=self.engine, user_id=self.user_id, model=self.model,
+                            thread_id=thread_id, tool_context=ctx, on_text=on_text)
+
+    def turn(self, thread_id: str, text: str,
+             on_text: Callable[[str], None] | None = None) -> TurnResult:
+        """Run one learner message through the graph and record it in the transcript."""
+        text = validate_message(text)
+        self.thread(thread_id)
+        with self._lease(thread_id):
+            self._calls.clear()
+            config = {"configurable": {"thread_id": thread_id}}
+            error: str | None = None
+            try:
+                state = self.graph.invoke({"incoming": text}, config,  # type: ignore[call-overload]
+                                          context=self.runtime(thread_id, on_text),
+                                          durability="exit")
+                new = state["messages"][state["turn_start"]:]
+                reply = text_of(state["messages"][-1])
+            except ModelError as exc:
+                error = str(exc)
+                state = {}
+                new = [{"role": "user", "content": [{"type": "text", "text": text}]}]
+                reply = f"Sorry, that turn failed: {error}. Nothing was lost; send it again."
+            number = self._record(thread_id, new, error, state.get("project_id"))
+            self.checkpointer.prune([thread_id])
+        project_id = state.get("project_id") if state else self._thread_project(thread_id)
+        return TurnResult(
+            thread_id=thread_id, turn=number, reply=reply,
+            step=self._step(project_id), project_id=project_id, model=self.model.name,
+            tool_calls=list(state.get("tool_calls", [])) if state else [],
+            usage=_usage_totals(self._calls),
+            cost_usd=None if any(c.cost_usd is None for c in self._calls)
+            else sum((c.cost_usd or Decimal(0) for c in self._calls), Decimal(0)),
+            error=error)
+
+    def _record(self, thread_id: str, new: list[dict[str, Any]], error: str | None,
+                project_id: int | None) -> int:
+        with session_scope(self.engine) as s:
+            thread = s.get(Thread, thread_id)
+            assert thread is not None
+            thread.turns += 1
+            thread.updated_at = utcnow()
+            if project_id is not None:
+                thread.project_id = project_id
+            for seq, message in enumerate(new):
+                content = message["content"]
+                if isinstance(content, str):
+                    content = [{"type": "text", "text": content}]
+                s.add(TranscriptEntry(thread_id=thread_id, turn=thread.turns, seq=seq,
+                                      role=message["role"], content=content))
+            if error:
+                s.add(TranscriptEntry(thread_id=thread_id, turn=thread.turns, seq=len(new),
+                                      role="error", content=[{"type": "text", "text": error}]))
+            s.add(thread)
+            return thread.turns
+
+    def _thread_project(self, thread_id: str) -> int | None:
+        with session_scope(self.engine) as s:
+            thread = s.get(Thread, thread_id)
+            return thread.project_id if thread else None
+
+    def _step(self, project_id: int | None) -> str | None:
+        if project_id is None:
+            return None
+        with session_scope(self.engine) as s:
+            project = s.get(Project, project_id)
+            return project.step if project else None

@@ -1,0 +1,57 @@
+"""The LangGraph checkpointer that matches the coach's database."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.postgres import PostgresSaver
+from langgraph.checkpoint.sqlite import SqliteSaver
+from sqlalchemy.engine import make_url
+
+
+class PrunableSqliteSaver(SqliteSaver):
+    """SqliteSaver plus the `prune` that PostgresSaver already has.
+
+    The coach keeps its own transcript, so a thread needs only its latest
+    checkpoint; pruning keeps the database from growing with every turn.
+    """
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        if isinstance(thread_ids, str):
+            raise TypeError("thread_ids must be a sequence of thread IDs, not a str")
+        with self.cursor() as cur:
+            for thread_id in thread_ids:
+                if strategy == "delete":
+                    cur.execute("DELETE FROM checkpoints WHERE thread_id = ?", (thread_id,))
+                    cur.execute("DELETE FROM writes WHERE thread_id = ?", (thread_id,))
+                    continue
+                for table in ("writes", "checkpoints"):
+                    cur.execute(
+                        f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_id NOT IN ("
+                        " SELECT MAX(checkpoint_id) FROM checkpoints WHERE thread_id = ?"
+                        " GROUP BY checkpoint_ns)",
+                        (thread_id, thread_id),
+                    )
+
+
+@contextmanager
+def open_checkpointer(url: str) -> Iterator[BaseCheckpointSaver]:
+    """SqliteSaver beside a SQLite store, PostgresSaver beside a PostgreSQL one."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database or ":memory:"
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=15)
+        try:
+            saver = PrunableSqliteSaver(conn)
+            saver.setup()
+            yield saver
+        finally:
+            conn.close()
+        return
+    conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    with PostgresSaver.from_conn_string(conninfo) as pg_saver:
+        pg_saver.setup()
+        yield pg_saver

@@ -1,0 +1,203 @@
+"""Explicit, append-only schema migrations.
+
+Each migration is a named function; applied names are recorded in
+`schema_migrations`. Never edit or reorder a migration that has shipped: add a new
+one. Table shapes are written out here (not taken from `memory.models`) so that an
+old migration keeps meaning what it meant when it shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    inspect,
+    text,
+)
+from sqlalchemy.engine import Connection
+
+Migration = Callable[[Connection], None]
+
+
+def _id() -> Column:
+    return Column("id", Integer, primary_key=True, autoincrement=True)
+
+
+def _at(name: str) -> Column:
+    return Column(name, DateTime(timezone=True), nullable=False)
+
+
+def m001_initial(conn: Connection) -> None:
+    md = MetaData()
+    Table(
+        "users", md, _id(),
+        Column("name", String(200), nullable=False, unique=True, index=True),
+        Column("token_hash", String(128)),
+        _at("created_at"),
+    )
+    Table(
+        "threads", md,
+        Column("id", String(64), primary_key=True),
+        Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+        Column("project_id", Integer),
+        Column("turns", Integer, nullable=False),
+        _at("created_at"), _at("updated_at"),
+    )
+    Table(
+        "projects", md, _id(),
+        Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+        Column("title", String(300), nullable=False),
+        *[Column(c, Text, nullable=False) for c in (
+            "problem", "audience", "personal_context", "success_criteria", "repo", "usage_note")],
+        Column("mvp_scope", JSON, nullable=False),
+        Column("capabilities", JSON, nullable=False),
+        Column("difficulty", Integer, nullable=False),
+        Column("step", String(20), nullable=False),
+        Column("previous_project_id", Integer),
+        _at("created_at"), _at("updated_at"),
+    )
+    Table(
+        "evidence", md, _id(),
+        Column("project_id", Integer, ForeignKey("projects.id"), nullable=False, index=True),
+        Column("kind", String(30), nullable=False),
+        Column("details", JSON, nullable=False),
+        Column("verified", Boolean, nullable=False),
+        Column("ok", Boolean, nullable=False),
+        _at("checked_at"),
+    )
+    Table(
+        "lessons", md, _id(),
+        Column("project_id", Integer, ForeignKey("projects.id"), nullable=False, index=True),
+        Column("kind", String(20), nullable=False),
+        Column("text", Text, nullable=False),
+        _at("created_at"),
+    )
+    Table(
+        "transcript", md, _id(),
+        Column("thread_id", String(64), ForeignKey("threads.id"), nullable=False, index=True),
+        Column("turn", Integer, nullable=False),
+        Column("seq", Integer, nullable=False),
+        Column("role", String(20), nullable=False),
+        Column("content", JSON, nullable=False),
+        _at("created_at"),
+        UniqueConstraint("thread_id", "turn", "seq"),
+    )
+    Table(
+        "step_transitions", md, _id(),
+        Column("project_id", Integer, ForeignKey("projects.id"), nullable=False, index=True),
+        Column("from_step", String(20), nullable=False),
+        Column("to_step", String(20), nullable=False),
+        Column("thread_id", String(64)),
+        _at("at"),
+    )
+    Table(
+        "postmortems", md, _id(),
+        Column("project_id", Integer, ForeignKey("projects.id"), nullable=False, index=True),
+        Column("version", Integer, nullable=False),
+        Column("source", String(20), nullable=False),
+        Column("text", Text, nullable=False),
+        Column("words", Integer, nullable=False),
+        Column("report", JSON, nullable=False),
+        _at("created_at"),
+        UniqueConstraint("project_id", "version"),
+    )
+    tokens = ("input_tokens", "output_tokens", "cache_read_input_tokens",
+              "cache_creation_input_tokens")
+    Table(
+        "ledger", md, _id(),
+        Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+        Column("thread_id", String(64), index=True),
+        Column("project_id", Integer),
+        Column("step", String(20)),
+        Column("purpose", String(30), nullable=False),
+        Column("model", String(100), nullable=False),
+        *[Column(c, Integer, nullable=False) for c in (
+            *tokens, "cache_creation_5m_input_tokens", "cache_creation_1h_input_tokens")],
+        Column("service_tier", String(20)),
+        Column("inference_geo", String(20)),
+        Column("request_id", String(100)),
+        Column("trace_id", String(32)),
+        Column("span_id", String(16)),
+        Column("latency_ms", Integer, nullable=False),
+        Column("status", String(20), nullable=False),
+        Column("error", Text),
+        Column("cost_usd", Numeric(20, 10)),
+        Column("estimated", Boolean, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    )
+    Table(
+        "project_usage", md, _id(),
+        Column("project_id", Integer, ForeignKey("projects.id"), nullable=False, index=True),
+        Column("model", String(100), nullable=False),
+        *[Column(c, Integer, nullable=False) for c in tokens],
+        Column("requests", Integer, nullable=False),
+        Column("period", String(20)),
+        Column("cost_usd", Numeric(20, 10)),
+        _at("created_at"),
+    )
+    md.create_all(conn)
+
+
+def m002_thread_lease(conn: Connection) -> None:
+    """Threads get a lease so two processes cannot run turns on one thread at once."""
+    conn.execute(text("ALTER TABLE threads ADD COLUMN lease_owner VARCHAR(64)"))
+    conn.execute(text("ALTER TABLE threads ADD COLUMN lease_until TIMESTAMP WITH TIME ZONE"))
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_thread_lease]
+
+
+def _ensure_table(conn: Connection) -> None:
+    md = MetaData()
+    Table(
+        "schema_migrations", md,
+        Column("name", String(100), primary_key=True),
+        Column("applied_at", DateTime, nullable=False),
+    )
+    md.create_all(conn)
+
+
+def applied(engine: Engine) -> list[str]:
+    if not inspect(engine).has_table("schema_migrations"):
+        return []
+    with engine.connect() as conn:
+        return [r[0] for r in conn.execute(text("SELECT name FROM schema_migrations"))]
+
+
+def migrate(engine: Engine, migrations: list[Migration] | None = None) -> list[str]:
+    """Apply pending migrations in order; returns the names applied now."""
+    done_now: list[str] = []
+    with engine.begin() as conn:
+        _ensure_table(conn)
+    for migration in MIGRATIONS if migrations is None else migrations:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Two processes starting at once must not both apply a migration.
+                conn.execute(text("SELECT pg_advisory_xact_lock(7400101)"))
+            seen = conn.execute(
+                text("SELECT 1 FROM schema_migrations WHERE name = :n"),
+                {"n": migration.__name__},
+            ).first()
+            if seen:
+                continue
+            migration(conn)
+            conn.execute(
+                text("INSERT INTO schema_migrations (name, applied_at) VALUES (:n, :t)"),
+                {"n": migration.__name__, "t": datetime.now(UTC).replace(tzinfo=None)},
+            )
+            done_now.append(migration.__name__)
+    return done_now

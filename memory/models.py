@@ -1,0 +1,169 @@
+"""The coach's records: learners, projects, evidence, lessons, transcript, ledger.
+
+These SQLModel classes describe the schema that `memory.migrations` builds; a test
+keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Column, Numeric, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _json(**kw: Any) -> Any:
+    return Field(default_factory=list, sa_column=Column(JSON, nullable=False), **kw)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=200)
+    token_hash: str | None = Field(default=None, max_length=128)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Thread(SQLModel, table=True):
+    __tablename__ = "threads"
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    project_id: int | None = Field(default=None)
+    turns: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    # A lease, so that two processes never run turns on one thread at once.
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = None
+
+
+class Project(SQLModel, table=True):
+    __tablename__ = "projects"
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    title: str = Field(max_length=300)
+    problem: str = ""
+    audience: str = ""
+    personal_context: str = ""
+    success_criteria: str = ""
+    repo: str = ""
+    mvp_scope: list[str] = _json()
+    usage_note: str = ""
+    capabilities: list[str] = _json()
+    difficulty: int = 0
+    step: str = Field(default="problem", max_length=20)
+    previous_project_id: int | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Evidence(SQLModel, table=True):
+    __tablename__ = "evidence"
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    kind: str = Field(max_length=30)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # verified: the coach checked it itself (a fetch, an audit); otherwise the learner said so.
+    verified: bool = False
+    ok: bool = True
+    checked_at: datetime = Field(default_factory=utcnow)
+
+
+class Lesson(SQLModel, table=True):
+    __tablename__ = "lessons"
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    kind: str = Field(max_length=20)
+    text: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class TranscriptEntry(SQLModel, table=True):
+    """Append-only: every message of every turn, in Anthropic Messages form."""
+
+    __tablename__ = "transcript"
+    __table_args__ = (UniqueConstraint("thread_id", "turn", "seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    thread_id: str = Field(foreign_key="threads.id", index=True, max_length=64)
+    turn: int
+    seq: int
+    role: str = Field(max_length=20)
+    content: list[dict[str, Any]] = _json()
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class StepTransition(SQLModel, table=True):
+    __tablename__ = "step_transitions"
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    from_step: str = Field(max_length=20)
+    to_step: str = Field(max_length=20)
+    thread_id: str | None = Field(default=None, max_length=64)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class PostmortemVersion(SQLModel, table=True):
+    __tablename__ = "postmortems"
+    __table_args__ = (UniqueConstraint("project_id", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    version: int
+    source: str = Field(max_length=20)  # "submission" or "draft"
+    text: str
+    words: int
+    report: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class LedgerEntry(SQLModel, table=True):
+    """One row per model call the coach itself makes."""
+
+    __tablename__ = "ledger"
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    thread_id: str | None = Field(default=None, index=True, max_length=64)
+    project_id: int | None = None
+    step: str | None = Field(default=None, max_length=20)
+    purpose: str = Field(default="coach", max_length=30)
+    model: str = Field(max_length=100)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_creation_5m_input_tokens: int = 0
+    cache_creation_1h_input_tokens: int = 0
+    service_tier: str | None = Field(default=None, max_length=20)
+    inference_geo: str | None = Field(default=None, max_length=20)
+    request_id: str | None = Field(default=None, max_length=100)
+    trace_id: str | None = Field(default=None, max_length=32)
+    span_id: str | None = Field(default=None, max_length=16)
+    latency_ms: int = 0
+    status: str = Field(default="ok", max_length=20)
+    error: str | None = None
+    # None means the price is unknown, which is not the same as free.
+    cost_usd: Decimal | None = Field(default=None, sa_column=Column(Numeric(20, 10)))
+    estimated: bool = False
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class ProjectUsage(SQLModel, table=True):
+    """The learner's own project's model usage, kept apart from the coach's spend."""
+
+    __tablename__ = "project_usage"
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    model: str = Field(max_length=100)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    requests: int = 1
+    period: str | None = Field(default=None, max_length=20)
+    cost_usd: Decimal | None = Field(default=None, sa_column=Column(Numeric(20, 10)))
+    created_at: datetime = Field(default_factory=utcnow)

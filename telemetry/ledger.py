@@ -1,0 +1,79 @@
+"""The ledger: one row per model call the coach makes, with its exact cost."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine
+
+from agent.model import Model, ModelError, ModelRequest, ModelResponse
+from memory.models import LedgerEntry
+from memory.store import session_scope
+from telemetry.pricing import PriceTable, Usage, price_table
+
+
+@dataclass
+class Call:
+    """What one model call cost, for the turn that made it."""
+
+    model: str
+    usage: Usage
+    cost_usd: Decimal | None
+    ok: bool
+
+
+class MeteredModel:
+    """Wraps a model so that every call, failed or not, lands in the ledger."""
+
+    def __init__(self, model: Model, engine: Engine, prices: PriceTable | None = None,
+                 observer: Callable[[Call], None] | None = None):
+        self.inner = model
+        self.name = model.name
+        self.provider = model.provider
+        self.engine = engine
+        self.prices = prices or price_table()
+        self.observer = observer
+
+    def complete(self, request: ModelRequest) -> ModelResponse:
+        started = time.perf_counter()
+        try:
+            response = self.inner.complete(request)
+        except ModelError as exc:
+            self._record(request, Usage(), None, started, status="error", error=exc)
+            raise
+        cost = self.prices.cost(response.model or self.name, response.usage, date.today())
+        self._record(request, response.usage, response, started, cost=cost)
+        return response
+
+    def _record(self, request: ModelRequest, usage: Usage, response: ModelResponse | None,
+                started: float, *, status: str = "ok", error: ModelError | None = None,
+                cost: Decimal | None = None) -> None:
+        meta: dict[str, Any] = request.metadata
+        w5m, w1h = usage.writes()
+        row = LedgerEntry(
+            user_id=meta["user_id"], thread_id=meta.get("thread_id"),
+            project_id=meta.get("project_id"), step=meta.get("step"),
+            purpose=meta.get("purpose", "coach"),
+            model=(response.model if response else None) or self.name,
+            input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+            cache_read_input_tokens=usage.cache_read_input_tokens,
+            cache_creation_input_tokens=usage.cache_creation_input_tokens,
+            cache_creation_5m_input_tokens=w5m, cache_creation_1h_input_tokens=w1h,
+            service_tier=usage.service_tier, inference_geo=usage.inference_geo,
+            request_id=(response.request_id if response else None)
+            or (error.request_id if error else None),
+            trace_id=meta.get("trace_id"), span_id=meta.get("span_id"),
+            latency_ms=int((time.perf_counter() - started) * 1000),
+            status=status, error=str(error) if error else None,
+            cost_usd=cost if response else Decimal(0),
+            estimated=bool(response and response.estimated),
+        )
+        with session_scope(self.engine) as s:
+            s.add(row)
+        if self.observer:
+            self.observer(Call(row.model, usage, row.cost_usd, status == "ok"))

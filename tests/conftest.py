@@ -1,0 +1,60 @@
+"""Every test gets its own data folder and a clean environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+
+from memory.store import open_engine
+
+PG_URL = os.environ.get("COACH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+CLEARED = ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "COACH_DATABASE_URL", "COACH_MODEL",
+           "COACH_USER", "COACH_BUDGET_USD", "COACH_ALLOW_PRIVATE_URLS", "COACH_DEBUG",
+           "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+           "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "XDG_DATA_HOME")
+
+
+@pytest.fixture(autouse=True)
+def coach_home(tmp_path, monkeypatch) -> Iterator[str]:
+    home = tmp_path / "coach-home"
+    monkeypatch.setenv("COACH_HOME", str(home))
+    for name in CLEARED:
+        monkeypatch.delenv(name, raising=False)
+    yield str(home)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'coach.db'}"
+
+
+@pytest.fixture
+def engine(sqlite_url) -> Iterator[Engine]:
+    eng = open_engine(sqlite_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        conn = psycopg.connect(admin, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:  # CI starts the server; locally say what's wrong
+        pytest.fail(f"PostgreSQL is not reachable at {admin}: {exc}")
+    with conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+        finally:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

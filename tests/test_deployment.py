@@ -1,0 +1,506 @@
+"""Tests for tools.deployment: only ever talks to HTTP servers on 127.0.0.1.
+
+An autouse guard replaces socket.create_connection so that any attempt to connect anywhere
+else fails loudly and is recorded; refused addresses must be refused before that point.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import ip_address, ip_network
+from typing import Any
+
+import pytest
+
+from tools.deployment import (
+    USER_AGENT,
+    AddressPolicy,
+    DeploymentCheck,
+    check_deployment_url,
+    is_streamlit_cloud_host,
+    looks_like_streamlit,
+)
+
+LOCAL = AddressPolicy(extra_allowed=[ip_network("127.0.0.1/32")])
+STREAMLIT_PAGE = (
+    b"<!doctype html><html><head><title>Streamlit</title>"
+    b'<script defer src="./static/js/main.4f2b.js"></script></head>'
+    b"<body><noscript>You need to enable JavaScript to run this app.</noscript>"
+    b'<div id="root"></div></body></html>'
+)
+
+
+@dataclass
+class Server:
+    base: str
+    port: int
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_state: Server  # set on a per-test subclass
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _send(self, status: int, body: bytes = b"", **headers: str) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name.replace("_", "-"), value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        state = self.server_state
+        state.requests.append({"path": self.path, "headers": dict(self.headers)})
+        path, _, query = self.path.partition("?")
+        head, _, arg = path[1:].partition("/")
+        routes: dict[str, Callable[[], None]] = {
+            "ok": lambda: self._send(200, b"<html><title>My project</title>hello</html>"),
+            "streamlit": lambda: self._send(200, STREAMLIT_PAGE, Content_Type="text/html"),
+            "r1": lambda: self._send(302, Location="/r2"),
+            "r2": lambda: self._send(301, Location=f"{state.base}/ok"),
+            "to": lambda: self._send(302, Location=query),
+            "count": lambda: self._count(int(arg)),
+            "status": lambda: self._send(int(arg), b"nope"),
+            "slow": self._slow,
+            "huge": self._huge,
+        }
+        try:
+            routes.get(head, lambda: self._send(404, b"not found"))()
+        except (ConnectionError, TimeoutError):
+            pass  # the client hung up on purpose (cap / timeout tests)
+
+    def _count(self, left: int) -> None:
+        if left:
+            self._send(302, Location=f"/count/{left - 1}")
+        else:
+            self._send(200, b"landed")
+
+    def _slow(self) -> None:
+        self.server_state.stop.wait(5)
+        self._send(200, b"late")
+
+    def _huge(self) -> None:
+        # A Streamlit marker placed past the cap proves the cap is honoured.
+        self.send_response(200)
+        self.send_header("Content-Length", str(50_000_000))
+        self.end_headers()
+        self.wfile.write(b"a" * 200_000 + b"<title>Streamlit</title>")
+        chunk = b"b" * 65_536
+        for _ in range(50_000_000 // len(chunk)):
+            if self.server_state.stop.is_set():
+                return
+            self.wfile.write(chunk)
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    srv = Server(base="", port=0)
+    httpd = ThreadingHTTPServer(
+        ("127.0.0.1", 0), type("BoundHandler", (Handler,), {"server_state": srv})
+    )
+    srv.port = httpd.server_address[1]
+    srv.base = f"http://127.0.0.1:{srv.port}"
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.stop.set()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+@pytest.fixture(autouse=True)
+def connections(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    attempts: list[tuple[str, int]] = []
+    real = socket.create_connection
+
+    def guarded(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
+        attempts.append((address[0], address[1]))
+        if address[0] != "127.0.0.1":
+            raise OSError(f"test guard: refusing to connect to {address[0]}")
+        return real(address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", guarded)
+    return attempts
+
+
+def fake_resolver(mapping: dict[str, list[str]]) -> Callable[[str, int], list[str]]:
+    def resolve(host: str, port: int) -> list[str]:
+        if host not in mapping:
+            raise socket.gaierror(f"fake resolver: unknown host {host}")
+        return mapping[host]
+
+    return resolve
+
+
+def no_network(host: str, port: int) -> list[str]:
+    raise AssertionError(f"resolver must not be called, got {host}")
+
+
+# --- success paths -------------------------------------------------------------------------
+
+
+def test_2xx_is_ok_with_latency_final_url_and_user_agent(server: Server) -> None:
+    url = f"{server.base}/ok"
+    result = check_deployment_url(url, policy=LOCAL)
+    assert result.ok is True
+    assert result.status_code == 200
+    assert result.final_url == url
+    assert result.url == url
+    assert isinstance(result.latency_ms, int) and 0 <= result.latency_ms < 5000
+    assert result.reason == "HTTP 200"
+    assert result.redirects == ()
+    assert result.streamlit is False and result.warnings == ()
+    assert server.requests[0]["headers"]["User-Agent"] == USER_AGENT
+
+
+def test_redirect_chain_is_followed_and_recorded(server: Server) -> None:
+    result = check_deployment_url(f"{server.base}/r1", policy=LOCAL)
+    assert result.ok is True
+    assert result.redirects == (f"{server.base}/r2", f"{server.base}/ok")
+    assert result.final_url == f"{server.base}/ok"
+    assert result.reason == "HTTP 200 after 2 redirects"
+    assert [r["path"] for r in server.requests] == ["/r1", "/r2", "/ok"]
+
+
+def test_exactly_max_redirects_is_allowed(server: Server) -> None:
+    result = check_deployment_url(f"{server.base}/count/5", policy=LOCAL, max_redirects=5)
+    assert result.ok is True
+    assert len(result.redirects) == 5
+    assert result.final_url == f"{server.base}/count/0"
+
+
+def test_as_dict_is_json_serialisable(server: Server) -> None:
+    data = check_deployment_url(f"{server.base}/r1", policy=LOCAL).as_dict()
+    decoded = json.loads(json.dumps(data))
+    assert decoded["ok"] is True
+    assert decoded["redirects"] == [f"{server.base}/r2", f"{server.base}/ok"]
+    assert set(decoded) == {f.name for f in DeploymentCheck.__dataclass_fields__.values()}
+
+
+def test_allow_private_lets_loopback_through(server: Server) -> None:
+    result = check_deployment_url(f"{server.base}/ok", policy=AddressPolicy(allow_private=True))
+    assert result.ok is True
+    assert result.status_code == 200
+
+
+def test_default_policy_refuses_the_local_server(server: Server, connections: list) -> None:
+    result = check_deployment_url(f"{server.base}/ok")
+    assert result.ok is False
+    assert "loopback" in result.reason and "127.0.0.1" in result.reason
+    assert server.requests == [] and connections == []
+
+
+# --- address policy ------------------------------------------------------------------------
+
+REFUSED = [
+    ("127.0.0.1", "loopback"),
+    ("::1", "loopback"),
+    ("10.0.0.1", "private"),
+    ("172.16.0.1", "private"),
+    ("172.31.255.254", "private"),
+    ("192.168.1.1", "private"),
+    ("169.254.169.254", "link-local"),
+    ("fe80::1", "link-local"),
+    ("224.0.0.1", "multicast"),
+    ("ff02::1", "multicast"),
+    ("240.0.0.1", "reserved"),
+    ("0.0.0.0", "unspecified"),
+    ("::", "unspecified"),
+    ("::ffff:10.0.0.1", "private"),
+    ("::ffff:127.0.0.1", "loopback"),
+    ("2002:a00:1::1", "private"),  # 6to4 wrapping 10.0.0.1
+    ("64:ff9b::a9fe:a9fe", "link-local"),  # NAT64 wrapping 169.254.169.254
+    ("100.64.0.1", "shared address space"),
+    ("fc00::1", "private"),
+]
+
+
+@pytest.mark.parametrize(("ip", "kind"), REFUSED)
+def test_policy_names_the_address_class(ip: str, kind: str) -> None:
+    assert AddressPolicy().check(ip_address(ip)) == kind
+
+
+@pytest.mark.parametrize("ip", ["8.8.8.8", "93.184.216.34", "2606:4700:4700::1111"])
+def test_policy_allows_public_addresses(ip: str) -> None:
+    assert AddressPolicy().check(ip_address(ip)) is None
+
+
+def test_extra_allowed_is_narrow() -> None:
+    assert LOCAL.check(ip_address("127.0.0.1")) is None
+    assert LOCAL.check(ip_address("127.0.0.2")) == "loopback"
+    assert LOCAL.check(ip_address("10.0.0.1")) == "private"
+    assert AddressPolicy(allow_private=True).check(ip_address("169.254.169.254")) is None
+
+
+@pytest.mark.parametrize(("ip", "kind"), REFUSED)
+def test_ip_literal_urls_are_refused_before_connecting(
+    ip: str, kind: str, connections: list
+) -> None:
+    host = f"[{ip}]" if ":" in ip else ip
+    result = check_deployment_url(f"http://{host}:8080/", resolver=no_network)
+    assert result.ok is False
+    assert result.status_code is None
+    assert f"{kind} address" in result.reason and result.reason.startswith("refused:")
+    assert connections == []
+
+
+def test_hostname_resolving_to_private_address_is_refused(connections: list) -> None:
+    resolver = fake_resolver({"intranet.example": ["10.0.0.5"]})
+    result = check_deployment_url("http://intranet.example/", resolver=resolver)
+    assert result.ok is False
+    assert result.reason == "refused: intranet.example resolves to 10.0.0.5, a private address"
+    assert connections == []
+
+
+def test_any_internal_answer_refuses_the_host(connections: list) -> None:
+    resolver = fake_resolver({"mixed.example": ["8.8.8.8", "192.168.0.10"]})
+    result = check_deployment_url("https://mixed.example/", resolver=resolver)
+    assert result.ok is False
+    assert "192.168.0.10" in result.reason and "private" in result.reason
+    assert connections == []
+
+
+def test_real_localhost_resolution_is_refused(server: Server, connections: list) -> None:
+    result = check_deployment_url(f"http://localhost:{server.port}/ok")
+    assert result.ok is False
+    assert "loopback" in result.reason
+    assert server.requests == [] and connections == []
+
+
+def test_unresolvable_host_fails_cleanly(connections: list) -> None:
+    result = check_deployment_url("https://nowhere.example/", resolver=fake_resolver({}))
+    assert result.ok is False
+    assert result.reason.startswith("could not resolve nowhere.example")
+    assert connections == []
+
+
+def test_dns_rebinding_connects_only_to_the_validated_address(
+    server: Server, connections: list
+) -> None:
+    answers = iter([["8.8.8.8"], ["127.0.0.1"], ["127.0.0.1"]])
+    calls: list[str] = []
+
+    def rebinding(host: str, port: int) -> list[str]:
+        calls.append(host)
+        return next(answers)
+
+    result = check_deployment_url(f"http://rebind.example:{server.port}/ok", resolver=rebinding)
+    assert result.ok is False
+    # The single validated answer is the one connected to; 127.0.0.1 is never reached.
+    assert connections == [("8.8.8.8", server.port)]
+    assert calls == ["rebind.example"]
+    assert server.requests == []
+
+
+# --- redirects into internal space ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "kind", "address"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", "link-local", "169.254.169.254"),
+        ("http://10.0.0.1/admin", "private", "10.0.0.1"),
+        ("http://192.168.1.1/", "private", "192.168.1.1"),
+        ("http://[fd00::1]/", "private", "fd00::1"),
+    ],
+)
+def test_redirect_into_internal_address_is_refused(
+    server: Server, connections: list, target: str, kind: str, address: str
+) -> None:
+    result = check_deployment_url(f"{server.base}/to?{target}", policy=LOCAL)
+    assert result.ok is False
+    assert result.reason == f"refused: {address} is a {kind} address"
+    assert result.redirects == (target,)
+    assert result.status_code == 302
+    assert {host for host, _ in connections} == {"127.0.0.1"}
+
+
+def test_redirect_into_localhost_is_refused(server: Server, connections: list) -> None:
+    # AddressPolicy works on IPs, so "localhost" is modelled the way /etc/hosts usually
+    # answers it: both loopbacks. One internal answer is enough to refuse.
+    resolver = fake_resolver({"app.example": ["127.0.0.1"], "localhost": ["127.0.0.1", "::1"]})
+    url = f"http://app.example:{server.port}/to?http://localhost:{server.port}/ok"
+    result = check_deployment_url(url, policy=LOCAL, resolver=resolver)
+    assert result.ok is False
+    assert result.reason == "refused: localhost resolves to ::1, a loopback address"
+    assert [r["path"] for r in server.requests] == [f"/to?http://localhost:{server.port}/ok"]
+
+
+def test_redirect_rebinding_is_rechecked_per_connection(server: Server, connections: list) -> None:
+    # Same host on each hop; the second lookup flips to an internal address and must be refused.
+    answers = iter([["127.0.0.1"], ["10.0.0.1"]])
+    resolver = lambda host, port: next(answers)  # noqa: E731
+    url = f"http://flip.example:{server.port}/to?http://flip.example:{server.port + 1}/ok"
+    result = check_deployment_url(url, policy=LOCAL, resolver=resolver)
+    assert result.ok is False
+    assert result.reason == "refused: flip.example resolves to 10.0.0.1, a private address"
+    assert connections == [("127.0.0.1", server.port)]
+
+
+def test_too_many_redirects(server: Server) -> None:
+    result = check_deployment_url(f"{server.base}/count/6", policy=LOCAL, max_redirects=5)
+    assert result.ok is False
+    assert "too many redirects" in result.reason
+    assert len(result.redirects) == 5
+    assert len(server.requests) == 6
+
+
+@pytest.mark.parametrize("target", ["file:///etc/passwd", "ftp://example.com/x", "gopher://x/"])
+def test_redirect_to_non_http_scheme_fails(server: Server, target: str) -> None:
+    result = check_deployment_url(f"{server.base}/to?{target}", policy=LOCAL)
+    assert result.ok is False
+    assert "only http(s)" in result.reason
+    assert result.redirects == (target,)
+
+
+# --- HTTP failures -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [404, 500, 503])
+def test_non_2xx_is_not_ok(server: Server, status: int) -> None:
+    url = f"{server.base}/status/{status}"
+    result = check_deployment_url(url, policy=LOCAL)
+    assert result.ok is False
+    assert result.status_code == status
+    assert result.reason == f"HTTP {status} from {url}"
+
+
+def test_slow_server_times_out(server: Server) -> None:
+    started = time.monotonic()
+    result = check_deployment_url(f"{server.base}/slow", policy=LOCAL, timeout=0.3)
+    assert result.ok is False
+    assert result.reason == "timed out after 0.3 s"
+    assert time.monotonic() - started < 3
+
+
+def test_refused_port_fails_cleanly(server: Server) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    result = check_deployment_url(f"http://127.0.0.1:{closed_port}/", policy=LOCAL)
+    assert result.ok is False
+    assert result.reason.startswith("connection failed")
+
+
+def test_tls_to_plain_http_server_fails_cleanly(server: Server) -> None:
+    result = check_deployment_url(f"https://127.0.0.1:{server.port}/ok", policy=LOCAL)
+    assert result.ok is False
+    assert result.status_code is None
+    assert result.reason.startswith("TLS error")
+
+
+def test_huge_body_is_capped(server: Server) -> None:
+    started = time.monotonic()
+    result = check_deployment_url(f"{server.base}/huge", policy=LOCAL, max_bytes=100_000)
+    assert time.monotonic() - started < 5
+    assert result.ok is True
+    # The Streamlit marker sits past the cap, so it was never read.
+    assert result.streamlit is False
+
+
+# --- Streamlit ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://foo.streamlit.app/",
+        "https://FOO.Streamlit.App/page",
+        "https://streamlit.app",
+        "https://foo.streamlit.app./",
+        "http://share.streamlit.io/user/repo/main/app.py",
+        "https://foo.streamlit.app:443/",
+    ],
+)
+def test_streamlit_cloud_fails_before_any_traffic(url: str, connections: list) -> None:
+    result = check_deployment_url(url, resolver=no_network)
+    assert result.ok is False
+    assert result.streamlit is True and result.streamlit_cloud is True
+    assert "not a Streamlit demo" in result.reason
+    assert result.status_code is None
+    assert connections == []
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("streamlit.app.evil.example", False),
+        ("notstreamlit.app", False),
+        ("streamlit.io", False),
+        ("a.b.streamlit.app", True),
+    ],
+)
+def test_streamlit_cloud_host_matching(host: str, expected: bool) -> None:
+    assert is_streamlit_cloud_host(host) is expected
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("<html><head><title>Streamlit</title></head></html>", True),
+        ('<script src="/static/js/streamlit-lib.js"></script>', True),
+        ("<script>window.__streamlit = {}</script>", True),
+        ("<noscript>You need to enable JavaScript to run this app.</noscript>Streamlit", True),
+        ("<noscript>You need to enable JavaScript to run this app.</noscript>", False),
+        ("<html><title>My RAG demo</title><p>built without streamlit</p></html>", False),
+    ],
+)
+def test_streamlit_page_sniffing(html: str, expected: bool) -> None:
+    assert looks_like_streamlit(html) is expected
+
+
+def test_redirect_into_streamlit_cloud_fails(server: Server, connections: list) -> None:
+    target = "https://my-portfolio.streamlit.app/"
+    result = check_deployment_url(f"{server.base}/to?{target}", policy=LOCAL)
+    assert result.ok is False
+    assert result.streamlit_cloud is True
+    assert result.redirects == (target,)
+    assert {host for host, _ in connections} == {"127.0.0.1"}
+
+
+def test_streamlit_looking_page_passes_with_warning(server: Server) -> None:
+    result = check_deployment_url(f"{server.base}/streamlit", policy=LOCAL)
+    assert result.ok is True
+    assert result.streamlit is True and result.streamlit_cloud is False
+    assert len(result.warnings) == 1 and "Streamlit" in result.warnings[0]
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/file",
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "not a url",
+        "",
+        "http://",
+        "https:///only-a-path",
+        "http://example.com:99999/",
+        "http://[::1",
+        "//example.com/no-scheme",
+    ],
+)
+def test_bad_input_fails_cleanly(url: str, connections: list) -> None:
+    result = check_deployment_url(url, resolver=no_network)
+    assert result.ok is False
+    assert result.url == url
+    assert result.status_code is None and result.latency_ms is None
+    assert result.reason
+    assert connections == []

@@ -1,0 +1,115 @@
+"""What every tool shares: its context, its argument model, its result."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from memory.models import Evidence, PostmortemVersion, Project
+from tools.gates import ProjectRecord
+
+log = logging.getLogger(__name__)
+
+
+class ToolError(Exception):
+    """A tool refused its input; the message is shown to the model as is."""
+
+
+@dataclass
+class ToolContext:
+    """What a tool may use that the model never sees or sets."""
+
+    engine: Engine
+    user_id: int
+    thread_id: str | None = None
+    allow_private_urls: bool = False
+    extra_allowed_networks: Sequence[IPv4Network | IPv6Network] = ()
+    # The deployment check's per-request timeout (seconds); tests shorten it.
+    fetch_timeout: float = 10.0
+
+
+class Args(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+@dataclass
+class ToolResult:
+    ok: bool
+    content: dict[str, Any] = field(default_factory=dict)
+    # A step change made by this call, for the graph to follow.
+    project_id: int | None = None
+
+    def text(self) -> str:
+        return json.dumps(self.content, default=str, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    args: type[Args]
+    run: Callable[[ToolContext, Any], dict[str, Any]]
+
+    @property
+    def description(self) -> str:
+        return (self.run.__doc__ or "").strip()
+
+    def schema(self) -> dict[str, Any]:
+        """The tool definition the Messages API takes."""
+        schema = self.args.model_json_schema()
+        schema.pop("title", None)
+        return {"name": self.name, "description": self.description, "input_schema": schema}
+
+    def __call__(self, ctx: ToolContext, raw: Any) -> ToolResult:
+        if not isinstance(raw, dict):
+            return ToolResult(False, {"error": f"{self.name} takes an object of arguments"})
+        try:
+            args = self.args.model_validate(raw)
+        except ValidationError as exc:
+            return ToolResult(False, {"error": f"invalid arguments for {self.name}",
+                                      "problems": format_validation(exc)})
+        try:
+            content = self.run(ctx, args)
+        except ToolError as exc:
+            return ToolResult(False, {"error": str(exc)})
+        except Exception as exc:  # a bug must not end the learner's turn
+            log.exception("tool %s failed", self.name)
+            return ToolResult(False, {"error": f"{self.name} failed unexpectedly: "
+                                               f"{type(exc).__name__}"})
+        pid = content.get("project_id") if isinstance(content, dict) else None
+        return ToolResult(True, content, pid if isinstance(pid, int) else None)
+
+
+def format_validation(exc: ValidationError) -> list[str]:
+    out = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "arguments"
+        out.append(f"{where}: {err['msg']}")
+    return out
+
+
+def own_project(session: Session, ctx: ToolContext, project_id: int) -> Project:
+    """The caller's project, or a ToolError; another learner's id looks missing."""
+    project = session.get(Project, project_id)
+    if project is None or project.user_id != ctx.user_id:
+        raise ToolError(f"no project {project_id} in your portfolio")
+    return project
+
+
+def load_record(session: Session, project: Project) -> ProjectRecord:
+    pid = project.id
+    return ProjectRecord(
+        project=project,
+        evidence=list(session.exec(select(Evidence).where(Evidence.project_id == pid)).all()),
+        postmortems=list(session.exec(
+            select(PostmortemVersion).where(PostmortemVersion.project_id == pid)).all()),
+        successors=list(session.exec(
+            select(Project).where(Project.previous_project_id == pid)).all()),
+    )

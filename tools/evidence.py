@@ -1,0 +1,166 @@
+"""Tools that gather evidence: deployment checks, audits, evals, lessons, usage."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from memory.models import Evidence, Lesson, ProjectUsage
+from memory.store import session_scope
+from telemetry.pricing import Usage, price_table
+from tools.audit import AuditError, audit_repository
+from tools.base import Args, Tool, ToolContext, ToolError, own_project
+from tools.deployment import AddressPolicy, check_deployment_url
+
+
+class CheckDeploymentArgs(Args):
+    project_id: int
+    url: str = Field(min_length=1, max_length=2000)
+
+
+def check_deployment(ctx: ToolContext, args: CheckDeploymentArgs) -> dict[str, Any]:
+    """Fetch the project's deployed URL from the coach itself (2xx within 5 redirects and
+    10 s) and record the result as evidence. Internal addresses are refused; a Streamlit
+    Community Cloud host fails the deploy gate (a real URL, not a Streamlit demo)."""
+    with session_scope(ctx.engine) as s:
+        own_project(s, ctx, args.project_id)
+    extra = [*ctx.extra_allowed_networks]
+    policy = AddressPolicy(allow_private=ctx.allow_private_urls, extra_allowed=extra)
+    # The fetch runs outside any transaction: it can take seconds.
+    check = check_deployment_url(args.url, policy=policy, timeout=ctx.fetch_timeout)
+    result = check.as_dict()
+    with session_scope(ctx.engine) as s:
+        s.add(Evidence(project_id=args.project_id, kind="deployment", details=result,
+                       verified=True, ok=check.ok))
+    return {"project_id": args.project_id, **result}
+
+
+EVIDENCE_KINDS = ("evals", "ci_gate", "observability", "cost_tracking", "other")
+
+
+class RecordEvidenceArgs(Args):
+    project_id: int
+    kind: Literal["evals", "ci_gate", "observability", "cost_tracking", "other"]
+    details: dict[str, Any] = Field(description=(
+        "evals {cases, pass_rate, grader}; ci_gate {provider, config_path}; "
+        "observability {tool, link}; cost_tracking {cost_usd, per: request|day|month}"))
+
+    @model_validator(mode="after")
+    def _shape(self) -> RecordEvidenceArgs:
+        d = self.details
+        if self.kind == "evals":
+            cases, rate = d.get("cases"), d.get("pass_rate")
+            if not isinstance(cases, int) or isinstance(cases, bool) or cases < 1:
+                raise ValueError("evals need details.cases, a whole number of eval cases")
+            if rate is not None:
+                rate = float(rate)
+                d["pass_rate"] = rate / 100 if rate > 1 else rate
+                if not 0 <= d["pass_rate"] <= 1:
+                    raise ValueError("details.pass_rate must be between 0 and 1 (or 0-100%)")
+        if self.kind == "cost_tracking":
+            try:
+                d["cost_usd"] = str(Decimal(str(d.get("cost_usd"))))
+            except ArithmeticError as exc:
+                raise ValueError("cost_tracking needs details.cost_usd, an amount in USD") from exc
+            if d.get("per") not in ("request", "day", "month"):
+                raise ValueError("cost_tracking needs details.per: request, day or month")
+        if len(str(d)) > 8000:
+            raise ValueError("details are too large (8 KB at most)")
+        return self
+
+
+def record_evidence(ctx: ToolContext, args: RecordEvidenceArgs) -> dict[str, Any]:
+    """Record evidence the learner reports for step 4 (harden): evals, a CI gate that blocks
+    regressions, observability (tracing tool and a trace or dashboard link), cost tracking."""
+    with session_scope(ctx.engine) as s:
+        own_project(s, ctx, args.project_id)
+        ev = Evidence(project_id=args.project_id, kind=args.kind, details=args.details)
+        s.add(ev)
+        s.flush()
+        return {"project_id": args.project_id, "evidence_id": ev.id, "kind": ev.kind,
+                "details": ev.details}
+
+
+class RecordLessonArgs(Args):
+    project_id: int
+    kind: Literal["worked", "didnt_work", "tradeoff", "decision"]
+    text: str = Field(min_length=3, max_length=4000)
+
+
+def record_lesson(ctx: ToolContext, args: RecordLessonArgs) -> dict[str, Any]:
+    """Record a lesson for the post-mortem: what worked, what didn't work, a tradeoff, or a
+    decision and why."""
+    with session_scope(ctx.engine) as s:
+        own_project(s, ctx, args.project_id)
+        lesson = Lesson(project_id=args.project_id, kind=args.kind, text=args.text)
+        s.add(lesson)
+        s.flush()
+        return {"project_id": args.project_id, "lesson_id": lesson.id, "kind": lesson.kind,
+                "text": lesson.text}
+
+
+class AuditArgs(Args):
+    project_id: int
+    path: str = Field(min_length=1, max_length=2000)
+
+
+def audit_repository_tool(ctx: ToolContext, args: AuditArgs) -> dict[str, Any]:
+    """Inspect the learner's local git checkout: commit history, tests and evals, CI
+    configuration, tracing and cost-tracking code. The findings are stored as evidence."""
+    with session_scope(ctx.engine) as s:
+        own_project(s, ctx, args.project_id)
+    try:
+        audit = audit_repository(args.path)
+    except AuditError as exc:
+        raise ToolError(str(exc)) from exc
+    details = audit.as_dict()
+    with session_scope(ctx.engine) as s:
+        s.add(Evidence(project_id=args.project_id, kind="audit", details=details,
+                       verified=True, ok=audit.is_git and audit.commits > 0))
+    return {"project_id": args.project_id, **details}
+
+
+class ProjectUsageArgs(Args):
+    project_id: int
+    model: str = Field(min_length=1, max_length=100)
+    input_tokens: int = Field(ge=0)
+    output_tokens: int = Field(ge=0)
+    cache_read_input_tokens: int = Field(default=0, ge=0)
+    cache_creation_input_tokens: int = Field(default=0, ge=0)
+    requests: int = Field(default=1, ge=1)
+    period: Literal["request", "day", "month", "total"] | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str) -> str:
+        return value.lower()
+
+
+def record_project_usage(ctx: ToolContext, args: ProjectUsageArgs) -> dict[str, Any]:
+    """Record token usage of the learner's own project (not the coach's) and cost it with the
+    coach's price table. An unknown model is recorded with an unknown cost, never $0."""
+    usage = Usage(args.input_tokens, args.output_tokens, args.cache_read_input_tokens,
+                  args.cache_creation_input_tokens)
+    cost = price_table().cost(args.model, usage)
+    with session_scope(ctx.engine) as s:
+        own_project(s, ctx, args.project_id)
+        row = ProjectUsage(project_id=args.project_id, model=args.model,
+                           input_tokens=args.input_tokens, output_tokens=args.output_tokens,
+                           cache_read_input_tokens=args.cache_read_input_tokens,
+                           cache_creation_input_tokens=args.cache_creation_input_tokens,
+                           requests=args.requests, period=args.period, cost_usd=cost)
+        s.add(row)
+    return {"project_id": args.project_id, "model": args.model,
+            "cost_usd": None if cost is None else str(cost),
+            "cost_known": cost is not None, "period": args.period, "requests": args.requests}
+
+
+EVIDENCE_TOOLS = [
+    Tool("check_deployment", CheckDeploymentArgs, check_deployment),
+    Tool("record_evidence", RecordEvidenceArgs, record_evidence),
+    Tool("record_lesson", RecordLessonArgs, record_lesson),
+    Tool("audit_repository", AuditArgs, audit_repository_tool),
+    Tool("record_project_usage", ProjectUsageArgs, record_project_usage),
+]
