@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from opentelemetry import trace
 from sqlalchemy import Engine, update
 from sqlmodel import select
 
@@ -24,6 +25,7 @@ from memory.checkpoints import open_checkpointer
 from memory.models import Project, Thread, TranscriptEntry, User, utcnow
 from memory.store import open_engine, session_scope
 from telemetry.ledger import Call, MeteredModel
+from telemetry.tracing import default_provider, flush, trace_id_of
 from tools import ToolContext
 
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -106,7 +108,8 @@ class Coach:
 
     def __init__(self, engine: Engine, checkpointer: BaseCheckpointSaver, *, user: str,
                  model: Model, allow_private_urls: bool = False,
-                 tool_context: Callable[[int, str], ToolContext] | None = None):
+                 tool_context: Callable[[int, str], ToolContext] | None = None,
+                 tracer_provider: trace.TracerProvider | None = None):
         self.engine = engine
         self.checkpointer = checkpointer
         self.user = user
@@ -117,17 +120,23 @@ class Coach:
         self._tool_context = tool_context
         self.graph = build_graph().compile(checkpointer=checkpointer)
         self.owner = uuid.uuid4().hex
+        self.tracer_provider = tracer_provider or default_provider()
+        self.tracer = self.tracer_provider.get_tracer("portfolio-coach")
 
     @classmethod
     @contextmanager
     def open(cls, settings: Settings, model: Model | None = None) -> Iterator[Coach]:
         engine = open_engine(settings.database_url)
+        coach: Coach | None = None
         try:
             with open_checkpointer(settings.database_url) as saver:
-                yield cls(engine, saver, user=settings.user,
-                          model=model or make_model(settings.model),
-                          allow_private_urls=settings.allow_private_urls)
+                coach = cls(engine, saver, user=settings.user,
+                            model=model or make_model(settings.model),
+                            allow_private_urls=settings.allow_private_urls)
+                yield coach
         finally:
+            if coach is not None:
+                flush(coach.tracer_provider)
             engine.dispose()
 
     # -- threads ----------------------------------------------------------------------
@@ -193,6 +202,20 @@ class Coach:
         """Run one learner message through the graph and record it in the transcript."""
         text = validate_message(text)
         self.thread(thread_id)
+        attributes = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "coach",
+                      "gen_ai.conversation.id": thread_id, "user.id": self.user}
+        with self.tracer.start_as_current_span("invoke_agent coach", attributes=attributes) as span:
+            result = self._turn(thread_id, text, on_text)
+            result.trace_id = trace_id_of(span)
+            if result.project_id is not None:
+                span.set_attribute("coach.project.id", result.project_id)
+                span.set_attribute("coach.step", result.step or "")
+            if result.error:
+                span.set_status(trace.StatusCode.ERROR, result.error)
+        return result
+
+    def _turn(self, thread_id: str, text: str,
+              on_text: Callable[[str], None] | None) -> TurnResult:
         with self._lease(thread_id):
             self._calls.clear()
             config = {"configurable": {"thread_id": thread_id}}

@@ -9,6 +9,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from opentelemetry import trace
 from sqlalchemy import Engine
 
 from agent.model import Model, ModelError, ModelRequest, ModelResponse
@@ -54,6 +55,7 @@ class MeteredModel:
                 started: float, *, status: str = "ok", error: ModelError | None = None,
                 cost: Decimal | None = None) -> None:
         meta: dict[str, Any] = request.metadata
+        span = trace.get_current_span().get_span_context()
         w5m, w1h = usage.writes()
         row = LedgerEntry(
             user_id=meta["user_id"], thread_id=meta.get("thread_id"),
@@ -67,7 +69,8 @@ class MeteredModel:
             service_tier=usage.service_tier, inference_geo=usage.inference_geo,
             request_id=(response.request_id if response else None)
             or (error.request_id if error else None),
-            trace_id=meta.get("trace_id"), span_id=meta.get("span_id"),
+            trace_id=format(span.trace_id, "032x") if span.is_valid else None,
+            span_id=format(span.span_id, "016x") if span.is_valid else None,
             latency_ms=int((time.perf_counter() - started) * 1000),
             status=status, error=str(error) if error else None,
             cost_usd=cost if response else Decimal(0),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -63,9 +64,7 @@ class Tool:
 
     def schema(self) -> dict[str, Any]:
         """The tool definition the Messages API takes."""
-        schema = self.args.model_json_schema()
-        schema.pop("title", None)
-        return {"name": self.name, "description": self.description, "input_schema": schema}
+        return _definition(self.name, self.description, self.args)
 
     def __call__(self, ctx: ToolContext, raw: Any) -> ToolResult:
         if not isinstance(raw, dict):
@@ -85,6 +84,14 @@ class Tool:
                                                f"{type(exc).__name__}"})
         pid = content.get("project_id") if isinstance(content, dict) else None
         return ToolResult(True, content, pid if isinstance(pid, int) else None)
+
+
+@functools.cache
+def _definition(name: str, description: str, args: type[Args]) -> dict[str, Any]:
+    # Built once per tool: schema generation is costly and every model call sends it.
+    schema = args.model_json_schema()
+    schema.pop("title", None)
+    return {"name": name, "description": description, "input_schema": schema}
 
 
 def format_validation(exc: ValidationError) -> list[str]:

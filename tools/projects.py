@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import Field, field_validator
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from memory.models import Evidence, Lesson, PostmortemVersion, Project, StepTransition, utcnow
 from memory.store import session_scope
@@ -21,6 +21,7 @@ from tools.gates import (
 )
 
 Text = Field(default=None, max_length=8000)
+RECENT_LESSONS = 20
 
 
 def _capabilities(value: list[str] | None) -> list[str] | None:
@@ -49,7 +50,12 @@ class ProjectFields(Args):
 def project_view(session: Session, project: Project) -> dict[str, Any]:
     """A project as the model and the CLI see it, with its gate."""
     rec = load_record(session, project)
-    lessons = session.exec(select(Lesson).where(Lesson.project_id == project.id)).all()
+    # The view goes into every model call: keep it bounded however long the project runs.
+    lessons = list(session.exec(select(Lesson).where(Lesson.project_id == project.id)
+                                .order_by(Lesson.id.desc()).limit(RECENT_LESSONS)).all())  # type: ignore[union-attr]
+    lessons.reverse()
+    lesson_count = session.exec(select(func.count()).select_from(Lesson)
+                                .where(Lesson.project_id == project.id)).one()
     evidence: dict[str, Any] = {}
     for e in sorted(rec.evidence, key=lambda e: (e.checked_at, e.id or 0)):
         evidence[e.kind] = {**e.details, "verified": e.verified, "ok": e.ok,
@@ -71,6 +77,7 @@ def project_view(session: Session, project: Project) -> dict[str, Any]:
         "previous_project_id": project.previous_project_id,
         "evidence": evidence,
         "lessons": [{"kind": lesson.kind, "text": lesson.text} for lesson in lessons],
+        "lessons_total": lesson_count,
         "postmortems": [{"version": v.version, "source": v.source, "words": v.words}
                         for v in versions],
         "gate": check_gate(rec).as_dict(),
