@@ -71,9 +71,9 @@ class TurnResult:
 def make_model(name: str) -> Model:
     if name == "offline":
         return OfflineCoach()
-    from agent.claude import ClaudeModel  # the anthropic SDK loads only when needed
-
-    return ClaudeModel(name)
+    # Claude models arrive with the anthropic adapter (issue 3); until then, say so plainly.
+    raise CoachError(f"model {name!r} is not available in this version: use --model offline"
+                     " (or unset ANTHROPIC_API_KEY)")
 
 
 def ensure_user(engine: Engine, name: str) -> int:

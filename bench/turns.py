@@ -69,7 +69,8 @@ def bare_loop(checkpointer: SqliteSaver):  # type: ignore[no-untyped-def]
     def agent(state: MessagesState) -> dict:
         last = state["messages"][-1]
         if isinstance(last, HumanMessage):
-            call = {"name": "record_lesson", "args": {"text": last.content}, "id": f"c{len(state['messages'])}"}
+            call = {"name": "record_lesson", "args": {"text": last.content},
+                    "id": f"c{len(state['messages'])}"}
             return {"messages": [AIMessage(content="", tool_calls=[call])]}
         return {"messages": [AIMessage(content="Noted. What else?")]}
 
@@ -113,7 +114,8 @@ def main() -> None:
     n = args.turns
     with tempfile.TemporaryDirectory() as tmp:
         rows = []
-        for name, run in (("bare LangGraph loop (baseline)", run_bare), ("portfolio-coach", run_coach)):
+        runs = (("bare LangGraph loop (baseline)", run_bare), ("portfolio-coach", run_coach))
+        for name, run in runs:
             path = Path(tmp) / f"{name.split()[0]}.db"
             print(f"running {name}: {n} turns…", file=sys.stderr)
             times = run(path, n)
