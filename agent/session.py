@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -9,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -24,7 +26,9 @@ from agent.settings import Settings
 from memory.checkpoints import open_checkpointer
 from memory.models import Project, Thread, TranscriptEntry, User, utcnow
 from memory.store import open_engine, session_scope
+from telemetry.budget import Budget
 from telemetry.ledger import Call, MeteredModel
+from telemetry.pricing import price_table
 from telemetry.tracing import default_provider, flush, trace_id_of
 from tools import ToolContext
 
@@ -71,9 +75,17 @@ class TurnResult:
 def make_model(name: str) -> Model:
     if name == "offline":
         return OfflineCoach()
-    # Claude models arrive with the anthropic adapter (issue 3); until then, say so plainly.
-    raise CoachError(f"model {name!r} is not available in this version: use --model offline"
-                     " (or unset ANTHROPIC_API_KEY)")
+    import anthropic  # loaded only when a Claude model is asked for
+
+    from agent.claude import ClaudeModel
+
+    if not (os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
+        raise CoachError(f"model {name!r} needs ANTHROPIC_API_KEY; without one, use the offline"
+                         " coach (--model offline)")
+    try:
+        return ClaudeModel(name)
+    except anthropic.AnthropicError as exc:
+        raise CoachError(f"cannot use model {name!r}: {exc}") from exc
 
 
 def ensure_user(engine: Engine, name: str) -> int:
@@ -109,13 +121,18 @@ class Coach:
     def __init__(self, engine: Engine, checkpointer: BaseCheckpointSaver, *, user: str,
                  model: Model, allow_private_urls: bool = False,
                  tool_context: Callable[[int, str], ToolContext] | None = None,
-                 tracer_provider: trace.TracerProvider | None = None):
+                 tracer_provider: trace.TracerProvider | None = None,
+                 budget_usd: Decimal | None = None, user_prices: Path | None = None):
         self.engine = engine
         self.checkpointer = checkpointer
         self.user = user
         self.user_id = ensure_user(engine, user)
         self._calls: list[Call] = []
-        self.model = MeteredModel(model, engine, observer=self._calls.append)
+        prices = price_table(user_prices)
+        budget = Budget(budget_usd, engine, self.user_id, prices) if budget_usd is not None \
+            else None
+        self.model = MeteredModel(model, engine, prices, observer=self._calls.append,
+                                  budget=budget)
         self.allow_private_urls = allow_private_urls
         self._tool_context = tool_context
         self.graph = build_graph().compile(checkpointer=checkpointer)
@@ -132,7 +149,9 @@ class Coach:
             with open_checkpointer(settings.database_url) as saver:
                 coach = cls(engine, saver, user=settings.user,
                             model=model or make_model(settings.model),
-                            allow_private_urls=settings.allow_private_urls)
+                            allow_private_urls=settings.allow_private_urls,
+                            budget_usd=settings.budget_usd,
+                            user_prices=settings.home / "prices.json")
                 yield coach
         finally:
             if coach is not None:

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from agent.model import Model, ModelError, ModelRequest, ModelResponse
 from memory.models import LedgerEntry
 from memory.store import session_scope
+from telemetry.budget import Budget
 from telemetry.pricing import PriceTable, Usage, price_table
 
 
@@ -32,15 +33,18 @@ class MeteredModel:
     """Wraps a model so that every call, failed or not, lands in the ledger."""
 
     def __init__(self, model: Model, engine: Engine, prices: PriceTable | None = None,
-                 observer: Callable[[Call], None] | None = None):
+                 observer: Callable[[Call], None] | None = None, budget: Budget | None = None):
         self.inner = model
         self.name = model.name
         self.provider = model.provider
         self.engine = engine
         self.prices = prices or price_table()
         self.observer = observer
+        self.budget = budget
 
     def complete(self, request: ModelRequest) -> ModelResponse:
+        if self.budget is not None:
+            self.budget.check(self.name, request, getattr(self.inner, "count_tokens", None))
         started = time.perf_counter()
         try:
             response = self.inner.complete(request)

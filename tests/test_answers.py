@@ -231,3 +231,10 @@ def test_parse_ci_unknown_provider_keeps_the_description() -> None:
 def test_first_url() -> None:
     assert first_url("it is at https://x.example.com/a, and fast.") == "https://x.example.com/a"
     assert first_url("no url here") is None
+
+
+@pytest.mark.parametrize("text", ["Didn’t work: one prompt", "What didn’t work: one prompt"])
+def test_a_typographic_apostrophe_still_reads_as_didnt_work(text: str) -> None:
+    # Phones and word processors turn ' into ’; the label must still be read, or the
+    # lesson is taken as a plain answer to whatever the coach asked last.
+    assert read_message(text).answers == {"didnt_work": "one prompt"}

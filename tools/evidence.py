@@ -55,15 +55,21 @@ class RecordEvidenceArgs(Args):
             if not isinstance(cases, int) or isinstance(cases, bool) or cases < 1:
                 raise ValueError("evals need details.cases, a whole number of eval cases")
             if rate is not None:
-                rate = float(rate)
+                try:
+                    rate = float(rate)
+                except (TypeError, ValueError) as exc:
+                    raise ValueError("details.pass_rate must be a number (0-1 or 0-100%)") from exc
                 d["pass_rate"] = rate / 100 if rate > 1 else rate
                 if not 0 <= d["pass_rate"] <= 1:
                     raise ValueError("details.pass_rate must be between 0 and 1 (or 0-100%)")
         if self.kind == "cost_tracking":
             try:
-                d["cost_usd"] = str(Decimal(str(d.get("cost_usd"))))
+                cost = Decimal(str(d.get("cost_usd")))
             except ArithmeticError as exc:
                 raise ValueError("cost_tracking needs details.cost_usd, an amount in USD") from exc
+            if not cost.is_finite() or cost < 0:
+                raise ValueError("details.cost_usd must be a finite amount of USD, 0 or more")
+            d["cost_usd"] = str(cost)
             if d.get("per") not in ("request", "day", "month"):
                 raise ValueError("cost_tracking needs details.per: request, day or month")
         if len(str(d)) > 8000:

@@ -75,7 +75,8 @@ def chat(ctx: typer.Context,
         tty = sys.stdin.isatty()
         if not as_json:
             console.print(f"[dim]thread {thread_id} · model {coach.model.name} · "
-                          f"resume with: coach chat --thread {thread_id}[/dim]")
+                          f"resume with: coach chat --thread {thread_id}[/dim]",
+                          soft_wrap=True)  # never split the command across lines
             if tty:
                 console.print("Type `help` for commands, `quit` to leave.\n")
         streaming = tty and not as_json and coach.model.name != "offline"

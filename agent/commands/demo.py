@@ -63,5 +63,6 @@ def demo(ctx: typer.Context) -> None:
         "project is started.\nWhere to look next:\n"
         f"  coach {db_flag}--user demo projects list\n"
         f"  coach {db_flag}--user demo projects show 1\n"
-        "  coach chat            start coaching your own first project\n")
+        "  coach chat            start coaching your own first project\n",
+        soft_wrap=True)  # the commands must stay copyable, however long the path
     raise typer.Exit(0)

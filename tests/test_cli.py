@@ -1,0 +1,359 @@
+"""The `coach` command line, run as a real executable in subprocesses (SPEC "Command line")."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.demo import local_app, make_repo, script
+from tests.learner import (
+    assert_turn_shape,
+    coach_env,
+    json_turns,
+    learner_messages,
+    lines_in,
+    one_error_line,
+    run_coach,
+    start_coach,
+)
+
+pytestmark = pytest.mark.slow
+
+# What each line of the scripted learner (agent.demo.script) leaves the current project at.
+SCRIPTED_STEPS = ["build", "deploy", "harden", "postmortem", "postmortem", "repeat",
+                  "problem", "problem"]
+
+
+@pytest.fixture
+def app_url() -> Iterator[str]:
+    with local_app() as url:
+        yield url
+
+
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    return make_repo(tmp_path)
+
+
+@pytest.fixture
+def env(coach_home) -> dict[str, str]:
+    return coach_env(coach_home, private_urls=True)
+
+
+def projects(*args: str, env: dict[str, str]) -> list[dict]:
+    done = run_coach(*args, "projects", "list", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    return json_turns(done.stdout)[0]["projects"]
+
+
+def transcript_turns(db: Path, thread_id: str) -> int:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT COUNT(DISTINCT turn) FROM transcript WHERE thread_id=?",
+                            (thread_id,)).fetchone()[0]
+
+
+# -- 1. end to end ---------------------------------------------------------------------
+
+
+def test_chat_json_takes_a_learner_through_all_six_steps(env, repo, app_url):
+    messages = learner_messages(repo, app_url)
+    assert any("What worked" in m and "Tradeoffs" in m for m in messages)  # one-line post-mortem
+
+    done = run_coach("--user", "alice", "chat", "--json", env=env, stdin=lines_in(messages))
+
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    turns = json_turns(done.stdout)
+    assert len(turns) == len(messages) == len(SCRIPTED_STEPS)
+    for turn in turns:
+        assert_turn_shape(turn)
+        assert turn["model"] == "offline"
+        assert turn["cost_usd"] == 0
+        assert turn["usage"]["input_tokens"] > 0 and turn["usage"]["output_tokens"] > 0
+    assert [t["turn"] for t in turns] == list(range(1, len(messages) + 1))
+    assert len({t["thread_id"] for t in turns}) == 1
+    assert len({t["trace_id"] for t in turns}) == len(turns)  # one trace per turn
+    assert [t["step"] for t in turns] == SCRIPTED_STEPS
+    assert [t["project_id"] for t in turns] == [1] * 6 + [2] * 2
+    # Every step change came from a passing advance_step, and no tool call failed.
+    for before, turn in zip([{"step": "problem"}, *turns], turns, strict=False):
+        names = [c["name"] for c in turn["tool_calls"]]
+        if turn["step"] != before["step"]:
+            assert "advance_step" in names, turn
+    assert all(c["ok"] for t in turns for c in t["tool_calls"])
+    assert "create_project" in [c["name"] for c in turns[0]["tool_calls"]]
+    assert "start_next_project" in [c["name"] for c in turns[6]["tool_calls"]]
+
+    first, second = projects("--user", "alice", env=env)
+    assert (first["id"], first["step"]) == (1, "done")
+    assert (second["id"], second["step"]) == (2, "problem")
+    assert first["difficulty"] < second["difficulty"]
+
+
+# -- 2. resume across processes --------------------------------------------------------
+
+
+def test_a_named_thread_resumes_in_a_later_process(env):
+    first = run_coach("chat", "--json", "--thread", "mythread", env=env,
+                      stdin="Title: Resume test\n")
+    assert first.returncode == 0, first.stderr
+    [turn1] = json_turns(first.stdout)
+    assert (turn1["thread_id"], turn1["turn"], turn1["step"]) == ("mythread", 1, "problem")
+
+    second = run_coach("chat", "--json", "--thread", "mythread", env=env, stdin="status\n")
+    assert second.returncode == 0, second.stderr
+    [turn2] = json_turns(second.stdout)
+    assert_turn_shape(turn2)
+    assert (turn2["thread_id"], turn2["turn"]) == ("mythread", 2)
+    assert "Resume test" in turn2["reply"]
+    assert turn2["project_id"] == turn1["project_id"]
+
+
+def test_without_thread_a_new_thread_is_created_and_its_id_printed(env):
+    a = json_turns(run_coach("chat", "--json", env=env, stdin="help\n").stdout)
+    b = json_turns(run_coach("chat", "--json", env=env, stdin="help\n").stdout)
+    assert a[0]["turn"] == b[0]["turn"] == 1
+    assert a[0]["thread_id"] != b[0]["thread_id"]
+
+    plain = run_coach("chat", env=env, stdin="Title: Plain mode\n")
+    assert plain.returncode == 0, plain.stderr
+    header = plain.stdout.splitlines()[0]
+    m = re.search(r"thread (\S+) .*resume with: coach chat --thread (\S+)$", header)
+    assert m, plain.stdout
+    assert m.group(1) == m.group(2)
+    assert "Plain mode" in plain.stdout
+
+    resumed = run_coach("chat", "--json", "--thread", m.group(1), env=env, stdin="status\n")
+    [turn] = json_turns(resumed.stdout)
+    assert turn["turn"] == 2 and "Plain mode" in turn["reply"]
+
+
+# -- 3. projects list / show -----------------------------------------------------------
+
+
+def test_projects_list_and_show(env, repo, app_url):
+    two_steps = learner_messages(repo, app_url)[:2]
+    chat = run_coach("--user", "alice", "chat", "--json", env=env, stdin=lines_in(two_steps))
+    assert chat.returncode == 0, chat.stderr
+
+    [item] = projects("--user", "alice", env=env)
+    assert {"id", "title", "step", "difficulty"} <= set(item)
+    assert (item["id"], item["title"], item["step"]) == (1, "Handover Helper", "deploy")
+    assert item["difficulty"] == 2  # structured_output, evals_ci
+
+    shown = run_coach("--user", "alice", "projects", "show", "1", "--json", env=env)
+    assert shown.returncode == 0, shown.stderr
+    view = json_turns(shown.stdout)[0]
+    assert view["id"] == 1 and view["step"] == "deploy"
+    assert view["evidence"]["audit"]["is_git"] is True
+    assert view["evidence"]["audit"]["commits"] == 1
+    assert view["gate"]["step"] == "deploy" and view["gate"]["passed"] is False
+    assert view["gate"]["missing"], view["gate"]
+
+    table = run_coach("--user", "alice", "projects", "list", env=env)
+    assert table.returncode == 0 and "Handover Helper" in table.stdout
+
+    missing = run_coach("--user", "alice", "projects", "show", "99", env=env)
+    assert missing.returncode == 1
+    assert "99" in one_error_line(missing.stderr)
+
+
+def test_another_user_does_not_see_alices_projects(env):
+    run_coach("--user", "alice", "chat", "--json", env=env, stdin="Title: Alice's own\n")
+    assert [p["title"] for p in projects("--user", "alice", env=env)] == ["Alice's own"]
+
+    assert projects("--user", "bob", env=env) == []
+    theirs = run_coach("--user", "bob", "projects", "show", "1", "--json", env=env)
+    assert theirs.returncode == 1 and theirs.stdout == ""
+    one_error_line(theirs.stderr)
+    # Nor can bob take over alice's thread.
+    [alice_turn] = json_turns(run_coach("--user", "alice", "chat", "--json", "--thread", "t1",
+                                        env=env, stdin="status\n").stdout)
+    assert alice_turn["thread_id"] == "t1"
+    bob = run_coach("--user", "bob", "chat", "--json", "--thread", "t1", env=env,
+                    stdin="status\n")
+    assert bob.returncode == 1 and bob.stdout == ""
+    assert "another learner" in one_error_line(bob.stderr)
+
+
+# -- 4. exit codes and errors ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [
+    ["bogus"],
+    ["--nope", "projects", "list"],
+    ["projects", "show", "not-a-number"],
+    ["chat", "--bad-option"],
+    ["projects"],
+])
+def test_usage_errors_exit_2(env, args):
+    done = run_coach(*args, env=env)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+
+
+def test_a_database_that_cannot_be_created_is_one_line_on_stderr(env, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    db = str(blocker / "sub" / "coach.db")
+
+    done = run_coach("--db", db, "projects", "list", env=env)
+    assert done.returncode == 1
+    assert str(blocker) in one_error_line(done.stderr)
+
+    debug = run_coach("--debug", "--db", db, "projects", "list", env=env)
+    assert debug.returncode == 1
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert debug.stderr.strip().splitlines()[-1].startswith("coach: error:")
+
+    env_debug = run_coach("--db", db, "projects", "list", env={**env, "COACH_DEBUG": "1"})
+    assert env_debug.returncode == 1 and "Traceback" in env_debug.stderr
+
+
+def test_a_bad_thread_id_is_a_clear_error(env):
+    done = run_coach("chat", "--json", "--thread", "no spaces/please", env=env,
+                     stdin="status\n")
+    assert done.returncode == 1 and done.stdout == ""
+    assert "bad thread id" in one_error_line(done.stderr)
+
+
+def test_an_oversized_line_is_refused_and_the_next_line_still_answered(env, coach_home):
+    big = "x" * 40_000
+    done = run_coach("chat", "--json", "--thread", "big", env=env,
+                     stdin=lines_in([big, "Title: After the big one"]))
+
+    assert done.returncode == 1
+    assert "too long" in one_error_line(done.stderr)
+    [turn] = json_turns(done.stdout)
+    assert turn["turn"] == 1  # the big line took no turn number
+    assert "After the big one" in turn["reply"]
+    assert transcript_turns(Path(coach_home) / "coach.db", "big") == 1
+    with sqlite3.connect(Path(coach_home) / "coach.db") as conn:
+        stored = conn.execute("SELECT MAX(LENGTH(content)) FROM transcript").fetchone()[0]
+    assert stored < 10_000
+
+
+# -- 5. coach demo ---------------------------------------------------------------------
+
+
+def test_demo_runs_all_six_steps_and_can_run_again(coach_home):
+    env = coach_env(coach_home)  # no COACH_ALLOW_PRIVATE_URLS: the demo allows its own app
+    headings = [heading for heading, _ in script("repo", "http://app/")]
+    demo_db = Path(coach_home) / "demo.db"
+
+    for _run in range(2):
+        done = run_coach("demo", env=env)
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr
+        for heading in headings:
+            assert heading in done.stdout
+        assert "done" in done.stdout
+
+        listed = projects("--db", str(demo_db), "--user", "demo", env=env)
+        assert [p["id"] for p in listed] == [1, 2]  # the second run started afresh
+        assert [p["step"] for p in listed] == ["done", "problem"]
+        assert listed[0]["difficulty"] < listed[1]["difficulty"]
+
+    # "Where to look next" names commands that work as printed.
+    hints = [line.strip() for line in done.stdout.splitlines()
+             if line.strip().startswith("coach ") and "projects list" in line]
+    assert len(hints) == 1, done.stdout
+    argv = shlex.split(hints[0])
+    follow = run_coach(*argv[1:], "--json", env=env)
+    assert follow.returncode == 0, follow.stderr
+    assert len(json_turns(follow.stdout)[0]["projects"]) == 2
+    assert not (Path(coach_home) / "coach.db").exists()  # the learner's own store untouched
+
+
+# -- 6. PostgreSQL ---------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_chat_on_postgres_first_two_steps(env, pg_url, repo, app_url):
+    two_steps = learner_messages(repo, app_url)[:2]
+    done = run_coach("--db", pg_url, "--user", "alice", "chat", "--json", env=env,
+                     stdin=lines_in(two_steps))
+
+    assert done.returncode == 0, done.stderr
+    turns = json_turns(done.stdout)
+    for turn in turns:
+        assert_turn_shape(turn)
+        assert turn["model"] == "offline" and turn["cost_usd"] == 0
+    assert [t["turn"] for t in turns] == [1, 2]
+    assert [t["step"] for t in turns] == SCRIPTED_STEPS[:2]
+
+    [item] = projects("--db", pg_url, "--user", "alice", env=env)
+    assert (item["title"], item["step"]) == ("Handover Helper", "deploy")
+    assert not (Path(env["COACH_HOME"]) / "coach.db").exists()  # nothing went to SQLite
+
+
+@pytest.mark.postgres
+def test_resume_on_postgres_across_processes(env, pg_url):
+    first = run_coach("--db", pg_url, "chat", "--json", "--thread", "pgthread", env=env,
+                      stdin="Title: Resume test\n")
+    assert first.returncode == 0, first.stderr
+    second = run_coach("--db", pg_url, "chat", "--json", "--thread", "pgthread", env=env,
+                       stdin="status\n")
+    assert second.returncode == 0, second.stderr
+    [turn] = json_turns(second.stdout)
+    assert_turn_shape(turn)
+    assert (turn["thread_id"], turn["turn"]) == ("pgthread", 2)
+    assert "Resume test" in turn["reply"]
+
+
+# -- 7. two processes on one thread ----------------------------------------------------
+
+
+def test_two_processes_on_one_thread_never_duplicate_a_turn(env, coach_home):
+    db = Path(coach_home) / "coach.db"
+    setup = run_coach("chat", "--json", "--thread", "same", env=env, stdin="Title: Busy test\n")
+    assert setup.returncode == 0, setup.stderr
+    sent = {who: [f"Worked: lesson {n} from process {who}" for n in range(1, 6)]
+            for who in "AB"}
+
+    procs = {who: start_coach("chat", "--json", "--thread", "same", env=env) for who in "AB"}
+    for who, proc in procs.items():  # both are started before either gets its input
+        assert proc.stdin is not None
+        proc.stdin.write(lines_in(sent[who]))
+        proc.stdin.close()
+    deadline = time.monotonic() + 120
+    outputs = {}
+    for who, proc in procs.items():
+        proc.wait(timeout=max(1, deadline - time.monotonic()))
+        assert proc.stdout is not None and proc.stderr is not None
+        outputs[who] = (proc.returncode, proc.stdout.read(), proc.stderr.read())
+
+    answered: list[str] = []
+    numbers: list[int] = []
+    for who, (code, stdout, stderr) in outputs.items():
+        turns = json_turns(stdout)
+        # Lines are answered in order; a refusal stops that process with one clear line.
+        answered += sent[who][:len(turns)]
+        numbers += [t["turn"] for t in turns]
+        for turn in turns:
+            assert turn["thread_id"] == "same" and "worked" in turn["reply"].lower()
+        if len(turns) == len(sent[who]):
+            assert (code, stderr) == (0, ""), stderr
+        else:
+            assert code == 1
+            assert "busy" in one_error_line(stderr)
+
+    assert len(numbers) == len(set(numbers)), numbers  # no turn number given out twice
+    assert sorted(numbers) == list(range(2, 2 + len(numbers)))
+    assert transcript_turns(db, "same") == 1 + len(answered)
+    with sqlite3.connect(db) as conn:
+        learner_texts = [row[0] for row in conn.execute(
+            "SELECT json_extract(content, '$[0].text') FROM transcript"
+            " WHERE thread_id=? AND seq=0 AND turn > 1", ("same",))]
+        lessons = [row[0] for row in conn.execute("SELECT text FROM lessons")]
+        lease = conn.execute("SELECT lease_owner FROM threads WHERE id=?",
+                             ("same",)).fetchone()[0]
+    assert sorted(learner_texts) == sorted(answered)
+    assert sorted(lessons) == sorted(m.removeprefix("Worked: ") for m in answered)
+    assert lease is None  # the lease was handed back
