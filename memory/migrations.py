@@ -178,16 +178,21 @@ def applied(engine: Engine) -> list[str]:
         return [r[0] for r in conn.execute(text("SELECT name FROM schema_migrations"))]
 
 
+def _lock(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        # Two processes starting at once must not both create a table or apply a migration.
+        conn.execute(text("SELECT pg_advisory_xact_lock(7400101)"))
+
+
 def migrate(engine: Engine, migrations: list[Migration] | None = None) -> list[str]:
     """Apply pending migrations in order; returns the names applied now."""
     done_now: list[str] = []
     with engine.begin() as conn:
+        _lock(conn)
         _ensure_table(conn)
     for migration in MIGRATIONS if migrations is None else migrations:
         with engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                # Two processes starting at once must not both apply a migration.
-                conn.execute(text("SELECT pg_advisory_xact_lock(7400101)"))
+            _lock(conn)
             seen = conn.execute(
                 text("SELECT 1 FROM schema_migrations WHERE name = :n"),
                 {"n": migration.__name__},

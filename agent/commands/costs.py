@@ -1,0 +1,76 @@
+"""`coach costs`: what the coach's own model calls cost."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from datetime import UTC, datetime
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from agent.session import ensure_user
+from agent.settings import Settings
+from memory.store import open_engine
+from telemetry.costs import GROUPS, TOKENS, cost_report
+
+
+def _since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a date like 2026-11-01") from exc
+
+
+def _money(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:,.6f}"
+
+
+def costs(ctx: typer.Context,
+          by: str = typer.Option("model", "--by", help="|".join(GROUPS)),
+          since: str | None = typer.Option(None, "--since", help="From this date (YYYY-MM-DD)."),
+          all_users: bool = typer.Option(False, "--all-users",
+                                         help="Every learner in this database, not only you."),
+          as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+          as_csv: bool = typer.Option(False, "--csv", help="Print CSV.")) -> None:
+    """Tokens and money spent by the coach itself, with what prompt caching saved."""
+    if by not in GROUPS:
+        raise typer.BadParameter(f"choose one of {', '.join(GROUPS)}", param_hint="--by")
+    settings: Settings = ctx.obj
+    engine = open_engine(settings.database_url)
+    try:
+        user_id = None if all_users else ensure_user(engine, settings.user)
+        report = cost_report(engine, by=by, user_id=user_id, since=_since(since))
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    columns = ["key", "calls", *TOKENS, "cost_usd", "unknown_cost_calls", "cache_savings_usd"]
+    if as_csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(report["rows"])
+        return
+    table = Table(title=f"coach costs by {by}")
+    for column in ("key", "calls", "input", "output", "cache read", "cache write", "cost",
+                   "saved by cache"):
+        table.add_column(column, justify="left" if column == "key" else "right",
+                         overflow="fold")
+    for row in report["rows"]:
+        cost = _money(row["cost_usd"])
+        if row["unknown_cost_calls"] and row["cost_usd"] is not None:
+            cost += f" + {row['unknown_cost_calls']} unknown"
+        table.add_row(row["key"], str(row["calls"]), *(f"{row[t]:,}" for t in TOKENS), cost,
+                      _money(row["cache_savings_usd"]))
+    console = Console()
+    console.print(table)
+    console.print(f"total {_money(report['total_usd'])} over {report['calls']} calls; "
+                  f"cache hit share {report['cache_hit_share']:.0%}; caching saved "
+                  f"{_money(report['cache_savings_usd'])}"
+                  + (f"; {report['unknown_cost_calls']} calls of unknown cost"
+                     if report["unknown_cost_calls"] else ""))
