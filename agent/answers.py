@@ -27,7 +27,7 @@ LABELS: dict[str, str] = {
     "evals": "evals", "eval": "evals", "ci": "ci_gate",
     "tracing": "observability", "observability": "observability",
     "cost": "cost_tracking", "costs": "cost_tracking",
-    "audit": "audit",
+    "audit": "audit", "confirm": "confirm", "confirmed": "confirm",
 }
 _LABEL_RE = re.compile(
     r"(?:^|(?<=[\s;.,!?]))(" + "|".join(re.escape(k) for k in LABELS).replace(r"\ ", r"\s+")

@@ -160,7 +160,10 @@ class ClaudeModel:
                 if request.on_text:
                     for text in stream.text_stream:
                         request.on_text(text)
-                return stream.get_final_message()
+                message = stream.get_final_message()
+                # A streamed message does not carry the request id; the response header does.
+                message._request_id = getattr(message, "_request_id", None) or stream.request_id
+                return message
         except anthropic.APIError as exc:
             raise describe_error(exc) from exc
 

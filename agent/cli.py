@@ -8,7 +8,7 @@ import traceback
 
 import typer
 
-from agent.commands import chat, costs, demo, projects
+from agent.commands import chat, costs, demo, postmortem, projects
 from agent.model import ModelError
 from agent.session import CoachError
 from agent.settings import Settings, SettingsError
@@ -35,6 +35,7 @@ app.command("chat")(chat.chat)
 app.command("demo")(demo.demo)
 app.command("costs")(costs.costs)
 app.add_typer(projects.app, name="projects")
+app.add_typer(postmortem.app, name="postmortem")
 
 USER_ERRORS = (CoachError, StoreError, SettingsError, ModelError)
 

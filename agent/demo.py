@@ -134,7 +134,9 @@ def script(repo: str, url: str) -> list[tuple[str, str]]:
          "Worked: starting from real anonymised notes Didn't work: one prompt for summary "
          "and flags dropped flags on long notes Tradeoff: two calls, more latency, better "
          "recall"),
-        ("Step 5: the post-mortem", "Post-mortem: " + demo_postmortem()),
+        ("Step 5: a first draft from the evidence", "draft post-mortem"),
+        ("Step 5: the post-mortem, rewritten in the learner's words",
+         "Post-mortem: " + demo_postmortem()),
         ("Step 6: repeat with a harder problem",
          "Title: Ward-round Agent Problem: Doctors on ward rounds re-read the same notes, "
          "labs and handovers for every patient, and the context they need is spread across "

@@ -113,9 +113,8 @@ class OfflineCoach:
             return [("get_portfolio", {})]
         if command == "next" and project:
             return [("advance_step", {"project_id": project["id"]})]
-        if command == "draft":
-            return ("Automatic post-mortem drafting is not available in this version yet. "
-                    + status_text(ctx))
+        if command == "draft" and project:
+            return [("draft_postmortem", {"project_id": project["id"]})]
         if command == "help":
             return help_text(ctx)
         return status_text(ctx)
@@ -165,6 +164,9 @@ class OfflineCoach:
             for lesson in filter(None, a.get(kind, "").split("\n")):
                 calls.append(("record_lesson", {"project_id": pid, "kind": kind,
                                                  "text": lesson.strip()}))
+        if "confirm" in a:
+            calls.append(("record_evidence", {"project_id": pid, "kind": "other",
+                                              "details": {"confirmed": a["confirm"]}}))
         if "postmortem" in a:
             calls.append(("submit_postmortem", {"project_id": pid, "text": a["postmortem"]}))
         return calls or help_text({"project": project})

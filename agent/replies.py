@@ -71,6 +71,15 @@ def describe(call: Block, result: dict[str, Any]) -> str | None:
             "still needed: " + "; ".join(result.get("failed", []))
         return (f"Saved post-mortem version {result['version']} ({result['words']} words): "
                 f"{verdict}.")
+    if name == "draft_postmortem":
+        grounding = result["grounding"]
+        verdict = "every figure is backed by your evidence" if grounding["grounded"] else \
+            f"{len(grounding['unsupported'])} figure(s) need evidence"
+        return (f"Drafted post-mortem version {result['version']}: {result['words']} words "
+                f"(target {result['target_words']:,}); {verdict}. Fill in the [TODO]s, then "
+                "send it back with `Post-mortem: @file.md`. (`coach postmortem draft "
+                f"{result['project_id']} --out file.md` writes it to a file.)\n\n---\n\n"
+                + result["text"])
     if name == "start_next_project":
         prev = result["previous"]
         return (f"Started your next project #{result['project_id']} at difficulty "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 import uuid
@@ -35,6 +36,15 @@ from tools import ToolContext
 MAX_MESSAGE_BYTES = 32 * 1024
 LEASE = timedelta(minutes=5)
 THREAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# The model calls of the turn running in this context: one Coach may serve several threads.
+_TURN_CALLS: contextvars.ContextVar[list[Call] | None] = contextvars.ContextVar(
+    "coach_turn_calls", default=None)
+
+
+def _observe(call: Call) -> None:
+    calls = _TURN_CALLS.get()
+    if calls is not None:
+        calls.append(call)
 
 
 class CoachError(Exception):
@@ -127,11 +137,10 @@ class Coach:
         self.checkpointer = checkpointer
         self.user = user
         self.user_id = ensure_user(engine, user)
-        self._calls: list[Call] = []
         prices = price_table(user_prices)
         budget = Budget(budget_usd, engine, self.user_id, prices) if budget_usd is not None \
             else None
-        self.model = MeteredModel(model, engine, prices, observer=self._calls.append,
+        self.model = MeteredModel(model, engine, prices, observer=_observe,
                                   budget=budget)
         self.allow_private_urls = allow_private_urls
         self._tool_context = tool_context
@@ -236,7 +245,8 @@ class Coach:
     def _turn(self, thread_id: str, text: str,
               on_text: Callable[[str], None] | None) -> TurnResult:
         with self._lease(thread_id):
-            self._calls.clear()
+            calls: list[Call] = []
+            token = _TURN_CALLS.set(calls)
             config = {"configurable": {"thread_id": thread_id}}
             error: str | None = None
             try:
@@ -250,6 +260,8 @@ class Coach:
                 state = {}
                 new = [{"role": "user", "content": [{"type": "text", "text": text}]}]
                 reply = f"Sorry, that turn failed: {error}. Nothing was lost; send it again."
+            finally:
+                _TURN_CALLS.reset(token)
             number = self._record(thread_id, new, error, state.get("project_id"))
             self.checkpointer.prune([thread_id])
         project_id = state.get("project_id") if state else self._thread_project(thread_id)
@@ -257,9 +269,9 @@ class Coach:
             thread_id=thread_id, turn=number, reply=reply,
             step=self._step(project_id), project_id=project_id, model=self.model.name,
             tool_calls=list(state.get("tool_calls", [])) if state else [],
-            usage=_usage_totals(self._calls),
-            cost_usd=None if any(c.cost_usd is None for c in self._calls)
-            else sum((c.cost_usd or Decimal(0) for c in self._calls), Decimal(0)),
+            usage=_usage_totals(calls),
+            cost_usd=None if any(c.cost_usd is None for c in calls)
+            else sum((c.cost_usd or Decimal(0) for c in calls), Decimal(0)),
             error=error)
 
     def _record(self, thread_id: str, new: list[dict[str, Any]], error: str | None,

@@ -34,11 +34,12 @@ GUIDES: dict[str, StepGuide] = {g.id: g for g in (
     StepGuide("harden", 4, "Add evals, observability and cost tracking",
               "This is what separates AI engineers from prompt tinkerers: evals that block "
               "regressions, traces you can debug from, and knowing what each request costs.",
-              ("record_evidence", "record_project_usage", "audit_repository")),
+              ("record_evidence", "record_project_usage", "audit_repository",
+               "draft_postmortem")),
     StepGuide("postmortem", 5, "Write a ~1,500-word post-mortem",
               "The post-mortem is where a reviewer sees your judgement: what worked, what "
               "didn't, and the tradeoffs you made, backed by numbers you actually measured.",
-              ("submit_postmortem",)),
+              ("draft_postmortem", "submit_postmortem")),
     StepGuide("repeat", 6, "Repeat with a harder problem",
               "Three to five projects of rising difficulty tell a story of growth. The next one "
               "must exercise more capabilities than this one.",

@@ -276,11 +276,12 @@ def test_next_checks_the_gate(me: Session) -> None:
     assert "Gate passed: problem → build." in passed.reply
 
 
-def test_draft_post_mortem_says_it_is_not_available_yet(me: Session) -> None:
-    started(me)
+def test_draft_post_mortem_is_a_command_not_an_answer(me: Session) -> None:
+    project = started(me)
     result = me.say("draft post-mortem")
-    assert result.tool_calls == []
-    assert "post-mortem" in result.reply.lower()
+    assert not {"update_project", "create_project", "submit_postmortem"} & set(names(result))
+    after = me.project(project.id)
+    assert (after.problem, after.audience, after.step) == ("", "", "problem")
 
 
 # -- lessons ---------------------------------------------------------------------------------

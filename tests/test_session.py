@@ -19,7 +19,7 @@ from agent.offline import OfflineCoach
 from agent.session import MAX_MESSAGE_BYTES, Coach, CoachError, ThreadBusy
 from agent.settings import Settings
 from memory.checkpoints import open_checkpointer
-from memory.models import LedgerEntry, Project, Thread, TranscriptEntry, utcnow
+from memory.models import LedgerEntry, Project, Thread, utcnow
 from memory.store import open_engine, session_scope
 
 FIRST_MESSAGE = (
@@ -224,9 +224,10 @@ def test_a_model_error_mid_turn_keeps_the_message_and_the_next_turn_works(
         assert thread_row(coach.engine, tid).turns == 2
         with session_scope(coach.engine) as s:
             assert s.get(Project, first.project_id).model_dump() == snapshot  # type: ignore[union-attr]
-        statuses = [r.status for r in coach.model.engine.connect().execute(
-            select(LedgerEntry.status).order_by(LedgerEntry.id)).scalars()]  # type: ignore[arg-type]
-        assert statuses == ["ok", "ok", "ok", "error"]
+        with session_scope(coach.engine) as s:
+            ledger = s.exec(select(LedgerEntry).order_by(LedgerEntry.id)).all()  # type: ignore[arg-type]
+            assert [r.status for r in ledger] == ["ok", "ok", "ok", "error"]
+            assert ledger[-1].request_id == "req_123" and "overloaded" in (ledger[-1].error or "")
 
         # The next turn works, and its window holds no trace of the broken turn.
         nxt = coach.turn(tid, "status")
@@ -331,6 +332,38 @@ def test_two_threads_run_concurrently_on_one_sqlite_file(sqlite_url: str) -> Non
         with session_scope(engine) as s:
             steps = [p.step for p in s.exec(select(Project)).all()]
         assert steps == ["build", "build"]
+
+
+def test_one_coach_serves_two_threads_at_once_and_keeps_their_usage_apart(coach: Coach
+                                                                          ) -> None:
+    # A web server shares one Coach between requests: each turn must report its own calls.
+    tids = [coach.thread(), coach.thread()]
+    results: dict[str, list[Any]] = {tid: [] for tid in tids}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def run(tid: str) -> None:
+        try:
+            barrier.wait(timeout=10)
+            for message in [FIRST_MESSAGE] + [f"Worked: lesson {i}" for i in range(5)]:
+                results[tid].append(coach.turn(tid, message))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=run, args=(tid,)) for tid in tids]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=60)
+    assert errors == []
+    with session_scope(coach.engine) as s:
+        for tid in tids:
+            assert [r.turn for r in results[tid]] == [1, 2, 3, 4, 5, 6]
+            ledger = s.exec(select(LedgerEntry).where(LedgerEntry.thread_id == tid)).all()
+            for key in ("input_tokens", "output_tokens"):
+                assert sum(r.usage[key] for r in results[tid]) == sum(
+                    getattr(row, key) for row in ledger)
+            assert all(r.usage["input_tokens"] > 0 for r in results[tid])
 
 
 # -- bounded state ------------------------------------------------------------------------------

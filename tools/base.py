@@ -35,6 +35,8 @@ class ToolContext:
     extra_allowed_networks: Sequence[IPv4Network | IPv6Network] = ()
     # The deployment check's per-request timeout (seconds); tests shorten it.
     fetch_timeout: float = 10.0
+    # Writes a post-mortem from an evidence bundle; the offline drafter when None.
+    drafter: Callable[[dict[str, Any]], str] | None = None
 
 
 class Args(BaseModel):

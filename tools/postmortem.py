@@ -10,7 +10,10 @@ from sqlmodel import Session, func, select
 from memory.models import PostmortemVersion
 from memory.store import session_scope
 from tools.base import Args, Tool, ToolContext, own_project
+from tools.bundle import evidence_bundle
+from tools.drafter import TARGET_WORDS, offline_draft
 from tools.gates import POSTMORTEM_WORDS, missing_sections, word_count
+from tools.grounding import grounding_report
 
 
 class SubmitPostmortemArgs(Args):
@@ -18,8 +21,8 @@ class SubmitPostmortemArgs(Args):
     text: str = Field(min_length=1, max_length=60_000)
 
 
-def postmortem_report(text: str) -> dict[str, Any]:
-    """Which of the step-5 checks a text passes and fails."""
+def postmortem_report(text: str, bundle: dict[str, Any]) -> dict[str, Any]:
+    """Which of the step-5 checks a text passes and fails: length, sections, grounding."""
     words = word_count(text)
     low, high = POSTMORTEM_WORDS
     passed, failed = [], []
@@ -32,7 +35,15 @@ def postmortem_report(text: str) -> dict[str, Any]:
         failed.append("sections on " + ", ".join(absent))
     else:
         passed.append("sections: what worked, what didn't, tradeoffs")
-    return {"words": words, "passed": passed, "failed": failed}
+    grounding = grounding_report(text, bundle)
+    if grounding["grounded"]:
+        passed.append(f"grounding: {grounding['checked']} figures, all in the evidence")
+    else:
+        items = "; ".join(f"{u['item']} ({u['kind']})" for u in grounding["unsupported"][:10])
+        failed.append(f"every figure backed by recorded evidence: unsupported {items} — fix "
+                      "them, put them in a [TODO], or confirm them (`Confirm: …`)")
+    return {"words": words, "target_words": TARGET_WORDS, "passed": passed, "failed": failed,
+            "grounding": grounding}
 
 
 def next_version(session: Session, project_id: int) -> int:
@@ -45,17 +56,47 @@ def submit_postmortem(ctx: ToolContext, args: SubmitPostmortemArgs) -> dict[str,
     """Submit the learner's post-mortem (~1,500 words; sections on what worked, what didn't,
     and the tradeoffs). Every submission is kept as a new version; the checks it passed and
     failed come back, and the step-5 gate uses the latest submission."""
-    report = postmortem_report(args.text)
     with session_scope(ctx.engine) as s:
-        own_project(s, ctx, args.project_id)
-        version = PostmortemVersion(project_id=args.project_id,
-                                    version=next_version(s, args.project_id),
-                                    source="submission", text=args.text,
-                                    words=report["words"], report=report)
-        s.add(version)
-        s.flush()
-        return {"project_id": args.project_id, "version": version.version, **report,
+        project = own_project(s, ctx, args.project_id)
+        report = postmortem_report(args.text, evidence_bundle(s, project))
+        version = store_version(s, args.project_id, "submission", args.text, report)
+        return {"project_id": args.project_id, "version": version, **report,
                 "passed_checks": not report["failed"]}
 
 
-POSTMORTEM_TOOLS = [Tool("submit_postmortem", SubmitPostmortemArgs, submit_postmortem)]
+def store_version(s: Session, project_id: int, source: str, text: str,
+                  report: dict[str, Any]) -> int:
+    """Every draft and submission becomes a new numbered version; none is overwritten."""
+    row = PostmortemVersion(project_id=project_id, version=next_version(s, project_id),
+                            source=source, text=text, words=report["words"], report=report)
+    s.add(row)
+    s.flush()
+    return row.version
+
+
+class DraftArgs(Args):
+    project_id: int
+
+
+def draft_postmortem(ctx: ToolContext, args: DraftArgs) -> dict[str, Any]:
+    """Draft the project's post-mortem from its recorded evidence (problem, build, deployment
+    checks, evals, CI, tracing, costs, lessons). Missing facts become [TODO: …] prompts; the
+    draft is kept as a new version with its word count and grounding report."""
+    with session_scope(ctx.engine) as s:
+        bundle = evidence_bundle(s, own_project(s, ctx, args.project_id))
+    # Drafting may call a model: outside any transaction.
+    text = (ctx.drafter or offline_draft)(bundle)
+    with session_scope(ctx.engine) as s:
+        report = postmortem_report(text, bundle)
+        version = store_version(s, args.project_id, "draft", text, report)
+    return {"project_id": args.project_id, "version": version, "words": report["words"],
+            "target_words": TARGET_WORDS, "sections": section_names(text),
+            "grounding": report["grounding"], "failed": report["failed"], "text": text}
+
+
+def section_names(text: str) -> list[str]:
+    return [line[3:].strip() for line in text.splitlines() if line.startswith("## ")]
+
+
+POSTMORTEM_TOOLS = [Tool("submit_postmortem", SubmitPostmortemArgs, submit_postmortem),
+                    Tool("draft_postmortem", DraftArgs, draft_postmortem)]

@@ -33,6 +33,14 @@ def _short(text: str, limit: int = 220) -> str:
     return text if len(text) <= limit else text[:limit] + f"… ({len(text.split())} words)"
 
 
+def _clip(reply: str, limit: int = 1800) -> str:
+    """A drafted post-mortem is long: show its start and say where the rest is."""
+    if len(reply) <= limit:
+        return reply
+    return reply[:limit].rsplit("\n", 1)[0] + "\n\n*… (the rest of the draft is stored; " \
+        "see `coach postmortem draft`)*"
+
+
 def demo(ctx: typer.Context) -> None:
     """A scripted learner through all six steps, against a local app the demo serves."""
     settings, demo_db = _demo_settings(ctx.obj)
@@ -53,7 +61,7 @@ def demo(ctx: typer.Context) -> None:
                 console.rule(f"[bold]{heading}")
                 console.print(f"[bold green]learner>[/bold green] {_short(message)}")
                 result = coach.turn(thread, message)
-                console.print(Markdown(result.reply))
+                console.print(Markdown(_clip(result.reply)))
     if result is None or result.step != "problem":
         raise CoachError("the demo did not reach a second project; run with --debug")
     db_flag = f"--db {demo_db} " if demo_db else ""

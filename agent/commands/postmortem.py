@@ -1,0 +1,149 @@
+"""`coach postmortem draft|batch`: drafts from the recorded evidence, kept as versions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from sqlalchemy import Engine
+from sqlmodel import func, select
+
+from agent.drafting import ClaudeDrafter
+from agent.session import CoachError, ensure_user, make_model
+from agent.settings import Settings
+from memory.models import Evidence, LedgerEntry, Lesson, PostmortemVersion, Project
+from memory.store import open_engine, session_scope
+from telemetry.ledger import MeteredModel
+from tools import TOOLS, ToolContext
+
+app = typer.Typer(help="Draft post-mortems from recorded evidence.", no_args_is_help=True)
+
+
+def tool_context(settings: Settings, engine: Engine, user_id: int) -> ToolContext:
+    drafter: Callable[[dict[str, Any]], str] | None = None
+    if settings.model != "offline":
+        drafter = ClaudeDrafter(MeteredModel(make_model(settings.model), engine), user_id)
+    return ToolContext(engine, user_id, drafter=drafter)
+
+
+def draft_one(ctx: ToolContext, project_id: int) -> dict[str, Any]:
+    result = TOOLS["draft_postmortem"](ctx, {"project_id": project_id})
+    if not result.ok:
+        raise CoachError(result.content.get("error", "drafting failed"))
+    return result.content
+
+
+@app.command("draft")
+def draft(ctx: typer.Context, project_id: int = typer.Argument(..., metavar="PROJECT_ID"),
+          out: Path | None = typer.Option(None, "--out", help="Write the Markdown here."),
+          as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Draft a post-mortem for one project; every draft is a new numbered version."""
+    settings: Settings = ctx.obj
+    engine = open_engine(settings.database_url)
+    try:
+        content = draft_one(tool_context(settings, engine, ensure_user(engine, settings.user)),
+                            project_id)
+    finally:
+        engine.dispose()
+    if out is not None:
+        try:
+            out.write_text(content["text"], encoding="utf-8")
+        except OSError as exc:
+            raise CoachError(f"cannot write {out}: {exc.strerror}") from exc
+    if as_json:
+        typer.echo(json.dumps({k: content[k] for k in (
+            "project_id", "version", "words", "target_words", "sections", "grounding")}
+            | {"path": str(out) if out else None}))
+        return
+    if out is None:
+        typer.echo(content["text"])
+    grounding = content["grounding"]
+    where = f" → {out}" if out else ""
+    typer.echo(f"version {content['version']}: {content['words']} words (target "
+               f"{content['target_words']:,}); {len(grounding['unsupported'])} unsupported "
+               f"claim(s){where}", err=True)
+
+
+def stale_projects(engine: Engine, user_id: int) -> list[int]:
+    """Projects at step 5 whose latest draft predates their latest evidence or lesson."""
+    with session_scope(engine) as s:
+        projects = s.exec(select(Project).where(Project.user_id == user_id,
+                                                Project.step == "postmortem")).all()
+        stale = []
+        for p in projects:
+            drafted = s.exec(select(func.max(PostmortemVersion.created_at)).where(
+                PostmortemVersion.project_id == p.id,
+                PostmortemVersion.source == "draft")).one()
+            changed = max(filter(None, [
+                p.updated_at,
+                s.exec(select(func.max(Evidence.checked_at))
+                       .where(Evidence.project_id == p.id)).one(),
+                s.exec(select(func.max(Lesson.created_at))
+                       .where(Lesson.project_id == p.id)).one()]))
+            if drafted is None or _utc(drafted) < _utc(changed):
+                stale.append(p.id)
+        return [pid for pid in stale if pid is not None]
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@app.command("batch")
+def batch(ctx: typer.Context,
+          workers: int = typer.Option(2, "--workers", min=1, max=8,
+                                      help="Drafts written at once."),
+          as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Draft every project at step 5 that lacks an up-to-date draft. Safe to re-run: a
+    project drafted before an interruption is skipped the next time."""
+    settings: Settings = ctx.obj
+    engine = open_engine(settings.database_url)
+    started = datetime.now(UTC)
+    done: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    try:
+        user_id = ensure_user(engine, settings.user)
+        todo = stale_projects(engine, user_id)
+        tctx = tool_context(settings, engine, user_id)
+        show = sys.stderr.isatty() and not as_json
+        with Progress(console=Console(stderr=True), disable=not show) as progress, \
+                ThreadPoolExecutor(max_workers=workers) as pool:
+            task = progress.add_task("drafting post-mortems", total=len(todo))
+            futures = {pool.submit(draft_one, tctx, pid): pid for pid in todo}
+            for future in as_completed(futures):
+                pid = futures[future]
+                try:
+                    c = future.result()
+                    done.append({"project_id": pid, "version": c["version"], "words": c["words"],
+                                 "unsupported": len(c["grounding"]["unsupported"])})
+                except CoachError as exc:
+                    failed.append({"project_id": pid, "error": str(exc)})
+                progress.advance(task)
+        with session_scope(engine) as s:
+            cost = s.exec(select(func.sum(LedgerEntry.cost_usd)).where(
+                LedgerEntry.user_id == user_id, LedgerEntry.purpose == "postmortem",
+                LedgerEntry.created_at >= started)).one()
+    finally:
+        engine.dispose()
+    done.sort(key=lambda d: d["project_id"])
+    summary = {"drafted": done, "failed": failed, "cost_usd": float(cost or 0)}
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        for d in done:
+            typer.echo(f"project {d['project_id']}: version {d['version']}, {d['words']} words,"
+                       f" {d['unsupported']} unsupported claim(s)")
+        for f in failed:
+            typer.echo(f"project {f['project_id']}: failed: {f['error']}", err=True)
+        typer.echo(f"{len(done)} drafted, {len(failed)} failed, "
+                   f"{len(todo) - len(done) - len(failed)} left; cost ${float(cost or 0):.4f}")
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,99 @@
+"""The evidence bundle: everything the coach knows about one project, as plain data.
+
+It is the only input a post-mortem drafter gets, and what the grounding check
+compares a text against.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, select
+
+from memory.models import (
+    Evidence,
+    Lesson,
+    Project,
+    ProjectUsage,
+    Thread,
+    TranscriptEntry,
+)
+
+LESSON_WORDS = ("worked", "didn't", "did not", "tradeoff", "trade-off", "decided", "decision",
+                "learned", "surprised", "failed", "slow", "cost")
+EXCERPTS = 8
+EXCERPT_CHARS = 300
+
+
+def _stamp(e: Evidence) -> str:
+    return e.checked_at.date().isoformat()
+
+
+def _latest(evidence: list[Evidence], kind: str) -> dict[str, Any] | None:
+    found = [e for e in evidence if e.kind == kind]
+    if not found:
+        return None
+    e = max(found, key=lambda e: (e.checked_at, e.id or 0))
+    return {**e.details, "recorded_on": _stamp(e), "verified": e.verified}
+
+
+def _excerpts(session: Session, project: Project) -> list[str]:
+    """Learner messages from this project's threads that read like lessons."""
+    threads = [t.id for t in session.exec(
+        select(Thread).where(Thread.project_id == project.id)).all()]
+    if not threads:
+        return []
+    rows = session.exec(select(TranscriptEntry)
+                        .where(TranscriptEntry.thread_id.in_(threads),  # type: ignore[attr-defined]
+                               TranscriptEntry.role == "user")
+                        .order_by(TranscriptEntry.id.desc()).limit(200)).all()  # type: ignore[union-attr]
+    out: list[str] = []
+    for row in rows:
+        text = " ".join(b.get("text", "") for b in row.content if b.get("type") == "text")
+        if text and any(w in text.lower() for w in LESSON_WORDS) and \
+                not text.lower().startswith(("post-mortem:", "postmortem:")):
+            out.append(" ".join(text.split())[:EXCERPT_CHARS])
+        if len(out) >= EXCERPTS:
+            break
+    return list(reversed(out))
+
+
+def evidence_bundle(session: Session, project: Project) -> dict[str, Any]:
+    pid = project.id
+    evidence = list(session.exec(select(Evidence).where(Evidence.project_id == pid)).all())
+    lessons = session.exec(select(Lesson).where(Lesson.project_id == pid)
+                           .order_by(Lesson.id)).all()  # type: ignore[arg-type]
+    usage = session.exec(select(ProjectUsage).where(ProjectUsage.project_id == pid)).all()
+    deployments = sorted((e for e in evidence if e.kind == "deployment"),
+                         key=lambda e: (e.checked_at, e.id or 0))
+    return {
+        "project": {
+            "id": pid, "title": project.title, "step": project.step,
+            "difficulty": project.difficulty, "capabilities": project.capabilities,
+            "problem": project.problem, "audience": project.audience,
+            "personal_context": project.personal_context,
+            "success_criteria": project.success_criteria, "repo": project.repo,
+            "mvp_scope": project.mvp_scope, "mvp_feature_count": len(project.mvp_scope),
+            "usage_note": project.usage_note,
+        },
+        "audit": _latest(evidence, "audit"),
+        "deployments": [{k: e.details.get(k) for k in (
+            "url", "final_url", "ok", "status_code", "latency_ms", "reason", "warnings")}
+            | {"checked_on": _stamp(e)} for e in deployments],
+        "evals": _latest(evidence, "evals"),
+        "ci_gate": _latest(evidence, "ci_gate"),
+        "observability": _latest(evidence, "observability"),
+        "cost_tracking": _latest(evidence, "cost_tracking"),
+        "confirmed": [e.details.get("confirmed") for e in evidence
+                      if e.kind == "other" and e.details.get("confirmed")],
+        "other": [e.details for e in evidence
+                  if e.kind == "other" and not e.details.get("confirmed")],
+        "project_usage": [{
+            "model": u.model, "input_tokens": u.input_tokens, "output_tokens": u.output_tokens,
+            "requests": u.requests, "period": u.period,
+            "cost_usd": None if u.cost_usd is None else str(u.cost_usd.normalize()),
+        } for u in usage],
+        "lessons": {kind: [lesson.text for lesson in lessons if lesson.kind == kind]
+                    for kind in ("worked", "didnt_work", "tradeoff", "decision")},
+        "transcript_excerpts": _excerpts(session, project),
+    }
