@@ -20,6 +20,7 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest -q
+	$(BIN)/coach eval --check
 
 bench: $(STAMP)
 	$(BIN)/python bench/turns.py

@@ -24,6 +24,8 @@ MIN_CACHEABLE = (("claude-opus-4-5", 4096), ("claude-opus-4-6", 4096), ("claude-
 DEFAULT_MIN_CACHEABLE = 1024
 MAX_PAUSE_RESUMES = 3
 EPHEMERAL = {"type": "ephemeral"}
+STREAM_CAUSES = {"overloaded_error": "Anthropic is overloaded", "rate_limit_error": "rate limited",
+                 "api_error": "Anthropic had an internal error"}
 
 
 def min_cacheable(model: str) -> int:
@@ -106,8 +108,10 @@ def describe_error(exc: anthropic.APIError) -> ModelError:
         401: "the API key was refused", 403: "the API key may not use this", 404: "not found",
         413: "the request is too large", 429: "rate limited", 529: "Anthropic is overloaded",
         500: "Anthropic had an internal error", 400: "the request was invalid",
-    }.get(status or 0, "the API call failed")
-    where = f" (HTTP {status}, request id {request_id})" if status else ""
+    }.get(status or 0) or STREAM_CAUSES.get(kind, "the API call failed")
+    # An `event: error` arrives after HTTP 200, so the status says nothing about the cause.
+    where = "" if not status else f" (HTTP {status}, request id {request_id})" if status != 200 \
+        else f" (in the reply stream, request id {request_id})"
     return ModelError(f"{cause}: {message}{where}", kind=kind, request_id=request_id)
 
 
@@ -157,10 +161,16 @@ class ClaudeModel:
     def _stream(self, body: dict[str, Any], request: ModelRequest) -> ApiMessage:
         try:
             with self.client.messages.stream(max_tokens=request.max_tokens, **body) as stream:
-                if request.on_text:
-                    for text in stream.text_stream:
-                        request.on_text(text)
-                message = stream.get_final_message()
+                try:
+                    if request.on_text:
+                        for text in stream.text_stream:
+                            request.on_text(text)
+                    message = stream.get_final_message()
+                except ValueError as exc:  # the SDK could not parse a tool call's input JSON
+                    raise ModelError(
+                        "the model sent a tool call whose input is not valid JSON, so no tool "
+                        f"ran (request id {stream.request_id})", kind="malformed_tool_input",
+                        request_id=stream.request_id) from exc
                 # A streamed message does not carry the request id; the response header does.
                 message._request_id = getattr(message, "_request_id", None) or stream.request_id
                 return message

@@ -8,7 +8,7 @@ import traceback
 
 import typer
 
-from agent.commands import chat, costs, demo, postmortem, projects
+from agent.commands import chat, costs, demo, evaluate, postmortem, projects
 from agent.model import ModelError
 from agent.session import CoachError
 from agent.settings import Settings, SettingsError
@@ -34,6 +34,7 @@ def main_options(
 app.command("chat")(chat.chat)
 app.command("demo")(demo.demo)
 app.command("costs")(costs.costs)
+app.command("eval")(evaluate.evaluate)
 app.add_typer(projects.app, name="projects")
 app.add_typer(postmortem.app, name="postmortem")
 

@@ -24,7 +24,8 @@ from agent.answers import (
     split_list,
 )
 from agent.model import Block, Message, ModelRequest, ModelResponse, text_of
-from agent.replies import compose_reply, help_text, status_text
+from agent.replies import compose_reply, help_text, later_step_text, status_text
+from agent.steps import step_tools
 from telemetry.pricing import Usage
 
 PROJECT_FIELDS = ("title", "problem", "audience", "personal_context", "success_criteria")
@@ -169,7 +170,11 @@ class OfflineCoach:
                                               "details": {"confirmed": a["confirm"]}}))
         if "postmortem" in a:
             calls.append(("submit_postmortem", {"project_id": pid, "text": a["postmortem"]}))
-        return calls or help_text({"project": project})
+        allowed = step_tools(step)
+        now = [c for c in calls if c[0] in allowed]
+        if calls and not now:
+            return later_step_text(calls[0][0], project)
+        return now or help_text({"project": project})
 
     def next_project(self, a: dict[str, str], pid: int) -> list[tuple[str, dict[str, Any]]] | str:
         if "capabilities" not in a:

@@ -131,6 +131,8 @@ def compose_reply(calls: list[Block], results: dict[str, dict[str, Any]],
             lines += [f"Note: {w}" for w in result.get("warnings", [])]
         elif "error" in result:
             lines.append(f"I couldn't check the gate: {_error(result)}.")
+        elif result.get("missing"):
+            lines.append(f"Not yet: the {result['step']} gate doesn't pass.")
         elif result.get("step") == "done":
             lines.append("This project is already done.")
     if project is None:
@@ -144,6 +146,14 @@ def compose_reply(calls: list[Block], results: dict[str, dict[str, Any]],
     lines.append(gate_text(project))
     lines.append(next_question(project))
     return "\n\n".join(x for x in lines if x)
+
+
+def later_step_text(tool: str, project: dict[str, Any]) -> str:
+    """The learner jumped ahead: say where that belongs and what comes first."""
+    later = next((g for g in GUIDES.values() if tool in g.tools), None)
+    where = f"step {later.number} ({later.name.lower()})" if later else "a later step"
+    return (f"That belongs to {where}; we'll get there once the current gate passes. Evidence "
+            "counts when the steps before it are done.\n\n" + status_text({"project": project}))
 
 
 def status_text(ctx: dict[str, Any]) -> str:

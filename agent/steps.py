@@ -39,7 +39,7 @@ GUIDES: dict[str, StepGuide] = {g.id: g for g in (
     StepGuide("postmortem", 5, "Write a ~1,500-word post-mortem",
               "The post-mortem is where a reviewer sees your judgement: what worked, what "
               "didn't, and the tradeoffs you made, backed by numbers you actually measured.",
-              ("draft_postmortem", "submit_postmortem")),
+              ("draft_postmortem", "submit_postmortem", "record_evidence")),
     StepGuide("repeat", 6, "Repeat with a harder problem",
               "Three to five projects of rising difficulty tell a story of growth. The next one "
               "must exercise more capabilities than this one.",

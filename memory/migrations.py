@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -158,7 +159,30 @@ def m002_thread_lease(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE threads ADD COLUMN lease_until TIMESTAMP WITH TIME ZONE"))
 
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_thread_lease]
+def m003_spans(conn: Connection) -> None:
+    """The local span store: the coach's own finished spans, for `coach traces`."""
+    md = MetaData()
+    Table(
+        "spans", md, _id(),
+        Column("trace_id", String(32), nullable=False, index=True),
+        Column("span_id", String(16), nullable=False),
+        Column("parent_id", String(16)),
+        Column("name", String(200), nullable=False),
+        Column("kind", String(20), nullable=False),
+        Column("start_time", DateTime(timezone=True), nullable=False, index=True),
+        Column("end_time", DateTime(timezone=True), nullable=False),
+        Column("duration_us", BigInteger, nullable=False),
+        Column("status", String(10), nullable=False),
+        Column("status_message", Text),
+        Column("attributes", JSON, nullable=False),
+        # Scoping: set on spans that name their learner and thread (the turn's root).
+        Column("user_id", Integer, index=True),
+        Column("thread_id", String(64)),
+    )
+    md.create_all(conn)
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_thread_lease, m003_spans]
 
 
 def _ensure_table(conn: Connection) -> None:

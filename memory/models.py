@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, Numeric, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Numeric, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -167,3 +167,25 @@ class ProjectUsage(SQLModel, table=True):
     period: str | None = Field(default=None, max_length=20)
     cost_usd: Decimal | None = Field(default=None, sa_column=Column(Numeric(20, 10)))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class StoredSpan(SQLModel, table=True):
+    """A finished span of the coach's own traces (the local span store)."""
+
+    __tablename__ = "spans"
+    id: int | None = Field(default=None, primary_key=True)
+    trace_id: str = Field(index=True, max_length=32)
+    span_id: str = Field(max_length=16)
+    parent_id: str | None = Field(default=None, max_length=16)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=20)
+    start_time: datetime = Field(index=True)
+    end_time: datetime
+    duration_us: int = Field(sa_column=Column(BigInteger, nullable=False))
+    status: str = Field(max_length=10)  # "unset", "ok" or "error"
+    status_message: str | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict,
+                                       sa_column=Column(JSON, nullable=False))
+    # Scoping: set on spans that name their learner and thread (the turn's root).
+    user_id: int | None = Field(default=None, index=True)
+    thread_id: str | None = Field(default=None, max_length=64)

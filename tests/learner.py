@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,13 @@ def run_coach(*args: str, env: dict[str, str], stdin: str | None = None,
               timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(COACH), *args], input=stdin if stdin is not None else "",
                           env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def run_together(*commands: tuple[str, ...], env: dict[str, str],
+                 stdin: str | None = None) -> list[subprocess.CompletedProcess[str]]:
+    """Independent commands at once: the interpreter's start-up dominates each run."""
+    with ThreadPoolExecutor(len(commands)) as pool:
+        return list(pool.map(lambda args: run_coach(*args, env=env, stdin=stdin), commands))
 
 
 def start_coach(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:

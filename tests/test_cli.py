@@ -19,6 +19,7 @@ from tests.learner import (
     lines_in,
     one_error_line,
     run_coach,
+    run_together,
     start_coach,
 )
 
@@ -115,10 +116,11 @@ def test_a_named_thread_resumes_in_a_later_process(env):
 
 
 def test_without_thread_a_new_thread_is_created_and_its_id_printed(env):
-    [first] = json_turns(run_coach("chat", "--json", env=env, stdin="help\n").stdout)
+    as_json, plain = run_together(("chat", "--json"), ("chat",), env=env,
+                                  stdin="Title: Plain mode\n")
+    [first] = json_turns(as_json.stdout)
     assert first["turn"] == 1
 
-    plain = run_coach("chat", env=env, stdin="Title: Plain mode\n")
     assert plain.returncode == 0, plain.stderr
     header = plain.stdout.splitlines()[0]  # the resume hint is one unbroken line
     m = re.search(r"thread (\S+) .*resume with: coach chat --thread (\S+)$", header)
@@ -140,12 +142,21 @@ def test_projects_list_and_show_for_their_owner_only(env, repo, app_url):
                      stdin=lines_in(two_steps))
     assert chat.returncode == 0, chat.stderr
 
-    [item] = projects("--user", "alice", env=env)
+    listed, shown, missing, bobs_list, bobs_show, bobs_chat = run_together(
+        ("--user", "alice", "projects", "list", "--json"),
+        ("--user", "alice", "projects", "show", "1", "--json"),
+        ("--user", "alice", "projects", "show", "99"),
+        ("--user", "bob", "projects", "list", "--json"),
+        ("--user", "bob", "projects", "show", "1", "--json"),
+        ("--user", "bob", "chat", "--json", "--thread", "alices"),
+        env=env, stdin="status\n")
+
+    assert listed.returncode == 0, listed.stderr
+    [item] = json_turns(listed.stdout)[0]["projects"]
     assert {"id", "title", "step", "difficulty"} <= set(item)
     assert (item["id"], item["title"], item["step"]) == (1, "Handover Helper", "deploy")
     assert item["difficulty"] == 2  # structured_output, evals_ci
 
-    shown = run_coach("--user", "alice", "projects", "show", "1", "--json", env=env)
     assert shown.returncode == 0, shown.stderr
     view = json_turns(shown.stdout)[0]
     assert view["id"] == 1 and view["step"] == "deploy"
@@ -154,61 +165,52 @@ def test_projects_list_and_show_for_their_owner_only(env, repo, app_url):
     assert view["gate"]["step"] == "deploy" and view["gate"]["passed"] is False
     assert view["gate"]["missing"], view["gate"]
 
-    table = run_coach("--user", "alice", "projects", "list", env=env)
-    assert table.returncode == 0 and "Handover Helper" in table.stdout
-
-    missing = run_coach("--user", "alice", "projects", "show", "99", env=env)
     assert missing.returncode == 1 and missing.stdout == ""
     assert "99" in one_error_line(missing.stderr)
 
     # Another learner sees none of it: not the list, not the project, not the thread.
-    assert projects("--user", "bob", env=env) == []
-    theirs = run_coach("--user", "bob", "projects", "show", "1", "--json", env=env)
-    assert theirs.returncode == 1 and theirs.stdout == ""
-    one_error_line(theirs.stderr)
-    bob = run_coach("--user", "bob", "chat", "--json", "--thread", "alices", env=env,
-                    stdin="status\n")
-    assert bob.returncode == 1 and bob.stdout == ""
-    assert "another learner" in one_error_line(bob.stderr)
+    assert bobs_list.returncode == 0, bobs_list.stderr
+    assert json_turns(bobs_list.stdout)[0]["projects"] == []
+    assert bobs_show.returncode == 1 and bobs_show.stdout == ""
+    one_error_line(bobs_show.stderr)
+    assert bobs_chat.returncode == 1 and bobs_chat.stdout == ""
+    assert "another learner" in one_error_line(bobs_chat.stderr)
 
 
 # -- 4. exit codes and errors ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("args", [
-    ["bogus"],
-    ["--nope", "projects", "list"],
-    ["projects", "show", "not-a-number"],
-])
-def test_usage_errors_exit_2(env, args):
-    done = run_coach(*args, env=env)
-    assert done.returncode == 2, (done.stdout, done.stderr)
-    assert "Traceback" not in done.stderr
+def test_usage_errors_exit_2(env):
+    usage_errors = [("bogus",), ("--nope", "projects", "list"),
+                    ("projects", "show", "not-a-number")]
+    for args, done in zip(usage_errors, run_together(*usage_errors, env=env), strict=True):
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr
+        assert done.stdout == ""
 
 
-def test_a_database_that_cannot_be_created_is_one_line_on_stderr(env, tmp_path):
+def test_failures_are_one_line_on_stderr_and_a_traceback_only_when_debugging(env, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    db = str(blocker / "sub" / "coach.db")
+    db = str(blocker / "sub" / "coach.db")  # its parent is a regular file
 
-    done = run_coach("--db", db, "projects", "list", env=env)
-    assert done.returncode == 1
-    assert str(blocker) in one_error_line(done.stderr)
+    plain, debug, bad_thread = run_together(
+        ("--db", db, "projects", "list"),
+        ("--debug", "--db", db, "projects", "list"),
+        ("chat", "--json", "--thread", "no spaces/please"),
+        env=env, stdin="status\n")
+    assert plain.returncode == 1
+    assert str(blocker) in one_error_line(plain.stderr)
 
-    debug = run_coach("--debug", "--db", db, "projects", "list", env=env)
     assert debug.returncode == 1
     assert "Traceback (most recent call last)" in debug.stderr
     assert debug.stderr.strip().splitlines()[-1].startswith("coach: error:")
 
+    assert bad_thread.returncode == 1 and bad_thread.stdout == ""
+    assert "bad thread id" in one_error_line(bad_thread.stderr)
+
     env_debug = run_coach("--db", db, "projects", "list", env={**env, "COACH_DEBUG": "1"})
     assert env_debug.returncode == 1 and "Traceback" in env_debug.stderr
-
-
-def test_a_bad_thread_id_is_a_clear_error(env):
-    done = run_coach("chat", "--json", "--thread", "no spaces/please", env=env,
-                     stdin="status\n")
-    assert done.returncode == 1 and done.stdout == ""
-    assert "bad thread id" in one_error_line(done.stderr)
 
 
 def test_an_oversized_line_is_refused_and_the_next_line_still_answered(env, coach_home):
@@ -244,17 +246,21 @@ def test_demo_runs_all_six_steps_and_can_run_again(coach_home):
         assert "done" in done.stdout
         assert demo_db.exists()
 
-    listed = projects("--db", str(demo_db), "--user", "demo", env=env)
+    # "Where to look next" names a command that works as printed.
+    hints = [line.strip() for line in done.stdout.splitlines()
+             if line.strip().startswith("coach ") and "projects show 1" in line]
+    assert len(hints) == 1, done.stdout
+    listed, follow = run_together(
+        ("--db", str(demo_db), "--user", "demo", "projects", "list", "--json"),
+        (*shlex.split(hints[0])[1:], "--json"), env=env)
+
+    assert listed.returncode == 0, listed.stderr
+    listed = json_turns(listed.stdout)[0]["projects"]
     assert [p["id"] for p in listed] == [1, 2]  # the second run started afresh
     assert [p["step"] for p in listed] == ["done", "problem"]
     assert listed[0]["difficulty"] < listed[1]["difficulty"]
     assert not (Path(coach_home) / "coach.db").exists()  # the learner's own store untouched
 
-    # "Where to look next" names commands that work as printed.
-    hints = [line.strip() for line in done.stdout.splitlines()
-             if line.strip().startswith("coach ") and "projects show 1" in line]
-    assert len(hints) == 1, done.stdout
-    follow = run_coach(*shlex.split(hints[0])[1:], "--json", env=env)
     assert follow.returncode == 0, follow.stderr
     assert json_turns(follow.stdout)[0]["step"] == "done"
 

@@ -210,24 +210,24 @@ def test_batch_halves_every_rate() -> None:
 
 
 @pytest.mark.parametrize(("model", "expected"), [
-    # us_geo models: 1M input × 1.1
-    ("claude-opus-5-5", Decimal("4.4")),
-    ("claude-opus-5", Decimal("5.5")),
-    ("claude-opus-4-8", Decimal("5.5")),
-    ("claude-opus-4-6", Decimal("5.5")),
-    ("claude-sonnet-5-5", Decimal("2.2")),
-    ("claude-haiku-5-5", Decimal("0.11")),
-    ("claude-fable-5-1", Decimal("11")),
+    # us_geo models: 100K input × 1.1 (100K keeps every model in its standard band)
+    ("claude-opus-5-5", Decimal("0.44")),
+    ("claude-opus-5", Decimal("0.55")),
+    ("claude-opus-4-8", Decimal("0.55")),
+    ("claude-opus-4-6", Decimal("0.55")),
+    ("claude-sonnet-5-5", Decimal("0.22")),
+    ("claude-haiku-5-5", Decimal("0.011")),
+    ("claude-fable-5-1", Decimal("1.1")),
     # Opus 4.5 and older: no US-only surcharge
-    ("claude-opus-4-5", Decimal("5")),
-    ("claude-opus-4-5-20251101", Decimal("5")),
-    ("claude-opus-4-1", Decimal("15")),
-    ("claude-sonnet-4-5", Decimal("3")),
-    ("claude-haiku-4-5", Decimal("1")),
-    ("claude-3-haiku-20240307", Decimal("0.25")),
+    ("claude-opus-4-5", Decimal("0.5")),
+    ("claude-opus-4-5-20251101", Decimal("0.5")),
+    ("claude-opus-4-1", Decimal("1.5")),
+    ("claude-sonnet-4-5", Decimal("0.3")),
+    ("claude-haiku-4-5", Decimal("0.1")),
+    ("claude-3-haiku-20240307", Decimal("0.025")),
 ])
 def test_us_only_inference_multiplier(model: str, expected: Decimal) -> None:
-    assert cost(model, input_tokens=1_000_000, inference_geo="us") == expected
+    assert cost(model, input_tokens=100_000, inference_geo="us") == expected
 
 
 def test_non_us_geo_is_not_surcharged() -> None:
@@ -238,6 +238,11 @@ def test_batch_and_us_geo_stack() -> None:
     # 6 × 0.5 × 1.1
     assert cost("claude-opus-5-5", input_tokens=1_000_000, output_tokens=100_000,
                 service_tier="batch", inference_geo="us") == Decimal("3.3")
+    # and both apply on top of a long-context band:
+    # Haiku 5.5, 1M input at the higher band's 0.50, × 1.1
+    assert cost("claude-haiku-5-5", input_tokens=1_000_000, inference_geo="us") == Decimal("0.55")
+    # Sonnet 4.5, 300K input at the long-context 6, × 0.5
+    assert cost("claude-sonnet-4-5", input_tokens=300_000, service_tier="batch") == Decimal("0.9")
 
 
 # ---------------------------------------------------------------- cache writes

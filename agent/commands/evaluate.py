@@ -1,0 +1,88 @@
+"""`coach eval`: the coach's own eval set, and the gate that blocks regressions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+
+from agent.session import CoachError, ensure_user, make_model
+from agent.settings import Settings
+from evals.dataset import load_cases
+from evals.judge import RubricJudge
+from evals.runner import (
+    BASELINE,
+    baseline_from,
+    load_baseline,
+    markdown,
+    regressions,
+    run_cases,
+)
+from memory.store import open_engine
+from telemetry.ledger import MeteredModel
+
+
+def evaluate(ctx: typer.Context,
+             model: str | None = typer.Option(None, "--model", help="Model to evaluate."),
+             case: str | None = typer.Option(None, "--case", help="Only cases matching this."),
+             repeat: int = typer.Option(1, "--repeat", min=1, max=50,
+                                        help="Runs per case (pass rate per case)."),
+             check: bool = typer.Option(False, "--check",
+                                        help="Exit 1 on any regression against the baseline."),
+             update_baseline: bool = typer.Option(False, "--update-baseline",
+                                                  help="Record this run as the baseline."),
+             baseline: Path = typer.Option(BASELINE, "--baseline", help="Baseline file."),
+             out: Path | None = typer.Option(None, "--out", help="Report folder."),
+             workers: int = typer.Option(4, "--workers", min=1, max=16),
+             judge: str | None = typer.Option(None, "--judge",
+                                              help="A Claude model that grades coaching "
+                                                   "quality (needs ANTHROPIC_API_KEY)."),
+             as_json: bool = typer.Option(False, "--json", help="Print the JSON report.")
+             ) -> None:
+    """Run the eval set against the coach (offline by default) and grade every case."""
+    settings: Settings = ctx.obj
+    name = model or settings.model
+    make_model(name)  # fail now, with one clear line, if the model cannot be used
+    cases = load_cases(pattern=case)
+    if not cases:
+        raise CoachError(f"no eval case matches {case!r}")
+    judges = []
+    engine = open_engine(settings.database_url) if judge else None
+    if judge and engine is not None:
+        judges.append(RubricJudge(MeteredModel(make_model(judge), engine),
+                                  ensure_user(engine, settings.user)))
+    console = Console(stderr=True)
+    with Progress(console=console, disable=as_json or not sys.stderr.isatty()) as progress:
+        task = progress.add_task(f"eval {name}", total=len(cases) * repeat)
+        report = run_cases(cases, lambda: make_model(name), repeat=repeat, workers=workers,
+                           on_done=lambda _id: progress.advance(task), judges=judges)
+    if engine is not None:
+        engine.dispose()
+    report["model"] = name
+    found = regressions(report, load_baseline(baseline)) if check else []
+    report["regressions"] = found
+    folder = out or settings.home / "eval-reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "latest.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    (folder / "latest.md").write_text(markdown(report, found), encoding="utf-8")
+    if update_baseline:
+        baseline.write_text(json.dumps(baseline_from(report), indent=1, sort_keys=True) + "\n",
+                            encoding="utf-8")
+    if as_json:
+        typer.echo(json.dumps(report))
+    else:
+        for row in report["cases"]:
+            if not row["passed"]:
+                failing = "; ".join(f"{g['grader']}: {g['detail']}" for g in row["graders"]
+                                    if not g["passed"])
+                console.print(f"[red]FAIL[/red] {row['id']}: {failing}")
+        console.print(f"{report['passed']} passed, {report['total'] - report['passed']} failed"
+                      f" ({name}); report: {folder / 'latest.md'}")
+    if found:
+        for line in found:
+            print(f"coach: regression: {line}", file=sys.stderr)
+        raise typer.Exit(1)
