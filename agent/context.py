@@ -13,8 +13,14 @@ from agent.model import Model
 from memory.models import Project
 from memory.store import session_scope
 from tools import ToolContext
+from tools.base import Tool, ToolResult
 from tools.gates import DONE
 from tools.projects import project_view
+
+
+def call_tool(tool: Tool, ctx: ToolContext, use: dict[str, Any]) -> ToolResult:
+    """Run one tool_use block; the Coach swaps in a traced runner (telemetry.instrument)."""
+    return tool(ctx, use.get("input"))
 
 
 @dataclass
@@ -30,6 +36,7 @@ class CoachRuntime:
     max_tokens: int = 2048
     on_text: Callable[[str], None] | None = None
     extra_metadata: dict[str, Any] = field(default_factory=dict)
+    run_tool: Callable[[Tool, ToolContext, dict[str, Any]], ToolResult] = call_tool
 
     def tools(self) -> ToolContext:
         if self.tool_context is None:

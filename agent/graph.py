@@ -15,6 +15,7 @@ checkpointer.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Literal
 
 from langgraph.graph import START, StateGraph
@@ -29,6 +30,7 @@ from tools import TOOLS
 from tools.gates import DONE
 
 GATE_TOOL = "advance_step"
+Node = Callable[[CoachState, Runtime[CoachRuntime]], dict[str, Any]]
 SUMMARY_LINES = 12
 
 
@@ -159,7 +161,7 @@ def _run(state: CoachState, rt: CoachRuntime, uses: list[Block]) -> dict[str, An
             ok, text = False, json.dumps({"error": f"{use['name']} is not available {where}",
                                           "available": list(allowed)})
         else:
-            result = tool(rt.tools(), use.get("input"))
+            result = rt.run_tool(tool, rt.tools(), use)
             ok, text = result.ok, result.text()
             if ok and use["name"] in ("create_project", "start_next_project"):
                 project_id = result.project_id
@@ -191,12 +193,14 @@ def gate(state: CoachState, runtime: Runtime[CoachRuntime]) -> dict[str, Any]:
     return _run(state, _runtime(runtime), uses)
 
 
-def build_graph() -> StateGraph[CoachState, CoachRuntime, CoachState, CoachState]:
+def build_graph(wrap: Callable[[str, Node], Node] | None = None,
+                ) -> StateGraph[CoachState, CoachRuntime, CoachState, CoachState]:
+    """`wrap(name, node)` decorates every node in one place (the Coach adds a span each)."""
     builder = StateGraph(CoachState, context_schema=CoachRuntime)
-    builder.add_node("listen", listen)
-    builder.add_node("coach", coach)
-    builder.add_node("tools", run_tools)
-    builder.add_node("gate", gate)
+    nodes: dict[str, Any] = {"listen": listen, "coach": coach, "tools": run_tools, "gate": gate}
+    for name, node in nodes.items():
+        action: Any = wrap(name, node) if wrap else node
+        builder.add_node(name, action)
     builder.add_edge(START, "listen")
     builder.add_edge("listen", "coach")
     builder.add_conditional_edges("coach", after_coach)

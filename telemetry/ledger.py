@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ class MeteredModel:
         self.engine = engine
         self.prices = prices or price_table()
         self.observer = observer
+        # Per thread, so the tracing wrapper reads the cost of its own call, not another's.
+        self._last = threading.local()
         self.budget = budget
 
     def complete(self, request: ModelRequest) -> ModelResponse:
@@ -82,5 +85,13 @@ class MeteredModel:
         )
         with session_scope(self.engine) as s:
             s.add(row)
+        call = Call(row.model, usage, row.cost_usd, status == "ok")
+        self._last.call = call
         if self.observer:
-            self.observer(Call(row.model, usage, row.cost_usd, status == "ok"))
+            self.observer(call)
+
+    @property
+    def last_call(self) -> Call | None:
+        """This thread's latest call as the ledger priced it: the one place a call is priced."""
+        call: Call | None = getattr(self._last, "call", None)
+        return call

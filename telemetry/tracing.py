@@ -1,42 +1,108 @@
-"""OpenTelemetry set-up from the standard OTEL_* variables only."""
+"""OpenTelemetry set-up from the standard OTEL_* variables only.
+
+Each Coach gets its own TracerProvider: the local span store writes to that Coach's
+database, and, when an OTLP endpoint is configured, one OTLP/HTTP exporter per
+process (a BatchSpanProcessor on a background thread, with a short timeout) is
+shared by every provider, so an unreachable collector never holds up a turn.
+`OTEL_SDK_DISABLED=true` turns all of it off.
+"""
 
 from __future__ import annotations
 
+import atexit
 import os
 from functools import cache
 
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from sqlalchemy import Engine
+
+from telemetry.spanstore import SpanStoreExporter, TurnSpanProcessor
 
 SERVICE_NAME = "portfolio-coach"
+# Seconds per OTLP request unless OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT says otherwise: a
+# collector that is down costs at most this at exit, never during a turn.
+EXPORT_TIMEOUT = 2.0
+# `COACH_TRACE_STORE=off` keeps traces out of the local database (OTLP export still works).
+STORE_VARIABLE = "COACH_TRACE_STORE"
 
 
 def sdk_disabled() -> bool:
     return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
 
 
+def store_enabled() -> bool:
+    return os.environ.get(STORE_VARIABLE, "").strip().lower() not in ("off", "0", "false")
+
+
+def resource() -> Resource:
+    return Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME") or SERVICE_NAME})
+
+
+def _otlp_configured(signal: str) -> bool:
+    return bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+                or os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"))
+
+
+def _timeout(signal: str) -> float | None:
+    explicit = (os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_TIMEOUT")
+                or os.environ.get("OTEL_EXPORTER_OTLP_TIMEOUT"))
+    return None if explicit else EXPORT_TIMEOUT
+
+
 @cache
-def default_provider() -> trace.TracerProvider:
-    """The process's provider: OTLP/HTTP export only when an endpoint is configured."""
+def otlp_processor() -> SpanProcessor | None:
+    """The process's OTLP/HTTP span export, or None when no endpoint is configured."""
+    if sdk_disabled() or not _otlp_configured("TRACES"):
+        return None
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    processor = BatchSpanProcessor(OTLPSpanExporter(timeout=_timeout("TRACES")))
+    atexit.register(processor.shutdown)
+    return processor
+
+
+def coach_provider(engine: Engine | None = None) -> trace.TracerProvider:
+    """A provider for one Coach: its span store (if on) plus the process's OTLP export."""
     if sdk_disabled():
         return trace.NoOpTracerProvider()
-    service = os.environ.get("OTEL_SERVICE_NAME") or SERVICE_NAME
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    provider = TracerProvider(resource=resource(), shutdown_on_exit=False)
+    if engine is not None and store_enabled():
+        provider.add_span_processor(TurnSpanProcessor(SpanStoreExporter(engine)))
+    otlp = otlp_processor()
+    if otlp is not None:
+        provider.add_span_processor(otlp)
     return provider
 
 
-def flush(provider: trace.TracerProvider) -> None:
-    """Spans must leave before a CLI process exits."""
-    force_flush = getattr(provider, "force_flush", None)
-    if force_flush:
-        force_flush(timeout_millis=5000)
+def default_provider() -> trace.TracerProvider:
+    """A provider without a span store (OTLP export only, when configured)."""
+    return coach_provider(None)
+
+
+@cache
+def default_meter_provider() -> metrics.MeterProvider:
+    """The process's meters: exported over OTLP/HTTP when an endpoint is set, else no-op."""
+    if sdk_disabled() or not _otlp_configured("METRICS"):
+        return metrics.NoOpMeterProvider()
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    from telemetry.metrics import views
+
+    reader = PeriodicExportingMetricReader(OTLPMetricExporter(timeout=_timeout("METRICS")))
+    return MeterProvider(metric_readers=[reader], resource=resource(), views=views())
+
+
+def flush(*providers: object) -> None:
+    """Spans and metrics must leave before a CLI process exits."""
+    for provider in providers:
+        force_flush = getattr(provider, "force_flush", None)
+        if force_flush:
+            force_flush(timeout_millis=5000)
 
 
 def trace_id_of(span: trace.Span) -> str | None:
