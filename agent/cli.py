@@ -8,7 +8,7 @@ import traceback
 
 import typer
 
-from agent.commands import chat, costs, demo, evaluate, postmortem, projects
+from agent.commands import chat, costs, demo, evaluate, postmortem, projects, traces
 from agent.model import ModelError
 from agent.session import CoachError
 from agent.settings import Settings, SettingsError
@@ -37,6 +37,8 @@ app.command("costs")(costs.costs)
 app.command("eval")(evaluate.evaluate)
 app.add_typer(projects.app, name="projects")
 app.add_typer(postmortem.app, name="postmortem")
+app.add_typer(traces.app, name="traces")
+app.command("prune")(traces.prune)
 
 USER_ERRORS = (CoachError, StoreError, SettingsError, ModelError)
 

@@ -64,7 +64,8 @@ class OfflineCoach:
         calls = [b for m in turn if m["role"] == "assistant" for b in m["content"]
                  if b.get("type") == "tool_use"]
         if not calls:
-            planned = self.plan(learner, ctx)
+            greeted = any(m["role"] == "assistant" for m in messages)
+            planned = self.plan(learner, ctx, greeted=greeted)
             if isinstance(planned, str):
                 return [{"type": "text", "text": planned}]
             return [tool_use(messages, i, name, args) for i, (name, args) in enumerate(planned)]
@@ -89,7 +90,8 @@ class OfflineCoach:
             return [("advance_step", {"project_id": project["id"]})]
         return []
 
-    def plan(self, text: str, ctx: dict[str, Any]) -> list[tuple[str, dict[str, Any]]] | str:
+    def plan(self, text: str, ctx: dict[str, Any], greeted: bool = True
+             ) -> list[tuple[str, dict[str, Any]]] | str:
         """The tool calls a learner's message asks for, or a direct reply."""
         reading = read_message(text)
         project = ctx.get("project")
@@ -98,6 +100,9 @@ class OfflineCoach:
         if not reading.answers:
             if reading.plain.endswith("?"):
                 return help_text(ctx, question=reading.plain)
+            if project is None and not greeted and len(reading.plain.split()) < 4:
+                # "hi" opens a conversation; it is not a project title.
+                return help_text(ctx)
             reading = plain_answer(reading.plain, ctx)
             if not reading.answers:
                 return help_text(ctx)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 from sqlalchemy import Engine, update
 from sqlmodel import select
 
@@ -28,9 +28,11 @@ from memory.checkpoints import open_checkpointer
 from memory.models import Project, Thread, TranscriptEntry, User, utcnow
 from memory.store import open_engine, session_scope
 from telemetry.budget import Budget
+from telemetry.genai import capture_content as content_capture_on
+from telemetry.instrument import InstrumentedModel, ToolTracer, node_spans
 from telemetry.ledger import Call, MeteredModel
 from telemetry.pricing import price_table
-from telemetry.tracing import default_provider, flush, trace_id_of
+from telemetry.tracing import coach_provider, default_meter_provider, flush, trace_id_of
 from tools import ToolContext
 
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -132,7 +134,9 @@ class Coach:
                  model: Model, allow_private_urls: bool = False,
                  tool_context: Callable[[int, str], ToolContext] | None = None,
                  tracer_provider: trace.TracerProvider | None = None,
-                 budget_usd: Decimal | None = None, user_prices: Path | None = None):
+                 budget_usd: Decimal | None = None, user_prices: Path | None = None,
+                 meter_provider: metrics.MeterProvider | None = None,
+                 capture_content: bool | None = None):
         self.engine = engine
         self.checkpointer = checkpointer
         self.user = user
@@ -144,10 +148,18 @@ class Coach:
                                   budget=budget)
         self.allow_private_urls = allow_private_urls
         self._tool_context = tool_context
-        self.graph = build_graph().compile(checkpointer=checkpointer)
         self.owner = uuid.uuid4().hex
-        self.tracer_provider = tracer_provider or default_provider()
+        # Telemetry wraps the model, the tool runner and the nodes here, once.
+        self.tracer_provider = tracer_provider or coach_provider(engine)
+        self.meter_provider = meter_provider or default_meter_provider()
         self.tracer = self.tracer_provider.get_tracer("portfolio-coach")
+        capture = content_capture_on() if capture_content is None else capture_content
+        self._traced_model = InstrumentedModel(self.model, self.tracer_provider,
+                                               self.meter_provider, capture_content=capture,
+                                               user=user)
+        self._tool_tracer = ToolTracer(self.tracer_provider, capture_content=capture)
+        self.graph = build_graph(wrap=node_spans(self.tracer_provider)).compile(
+            checkpointer=checkpointer)
 
     @classmethod
     @contextmanager
@@ -164,7 +176,7 @@ class Coach:
                 yield coach
         finally:
             if coach is not None:
-                flush(coach.tracer_provider)
+                flush(coach.tracer_provider, coach.meter_provider)
             engine.dispose()
 
     # -- threads ----------------------------------------------------------------------
@@ -222,8 +234,9 @@ class Coach:
         else:
             ctx = ToolContext(self.engine, self.user_id, thread_id,
                               allow_private_urls=self.allow_private_urls)
-        return CoachRuntime(engine=self.engine, user_id=self.user_id, model=self.model,
-                            thread_id=thread_id, tool_context=ctx, on_text=on_text)
+        return CoachRuntime(engine=self.engine, user_id=self.user_id, model=self._traced_model,
+                            thread_id=thread_id, tool_context=ctx, on_text=on_text,
+                            run_tool=self._tool_tracer.run)
 
     def turn(self, thread_id: str, text: str,
              on_text: Callable[[str], None] | None = None) -> TurnResult:
@@ -231,7 +244,8 @@ class Coach:
         text = validate_message(text)
         self.thread(thread_id)
         attributes = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "coach",
-                      "gen_ai.conversation.id": thread_id, "user.id": self.user}
+                      "gen_ai.conversation.id": thread_id, "user.id": self.user,
+                      "session.id": thread_id, "openinference.span.kind": "AGENT"}
         with self.tracer.start_as_current_span("invoke_agent coach", attributes=attributes) as span:
             result = self._turn(thread_id, text, on_text)
             result.trace_id = trace_id_of(span)
@@ -259,7 +273,8 @@ class Coach:
                 error = str(exc)
                 state = {}
                 new = [{"role": "user", "content": [{"type": "text", "text": text}]}]
-                reply = f"Sorry, that turn failed: {error}. Nothing was lost; send it again."
+                reply = (f"Sorry, that turn failed: {error}. Your message is kept and anything "
+                         "already saved stays saved; send it again to continue.")
             finally:
                 _TURN_CALLS.reset(token)
             number = self._record(thread_id, new, error, state.get("project_id"))

@@ -71,6 +71,6 @@ class Budget:
             worst = self.worst_case(model, count(request), request.max_tokens) or worst
         if worst > left:
             raise BudgetExceeded(
-                f"today's budget is ${self.limit:.2f} and ${max(left, Decimal(0)):.4f} is left;"
+                f"today's budget is ${self.limit:f} and ${max(left, Decimal(0)):.4f} is left;"
                 f" this call could cost up to ${worst:.4f}, so it was not sent. Raise "
                 "COACH_BUDGET_USD (or set it to none); the budget resets at midnight UTC")

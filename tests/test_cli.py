@@ -6,6 +6,7 @@ import re
 import shlex
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -25,9 +26,7 @@ from tests.learner import (
 
 pytestmark = pytest.mark.slow
 
-# What each line of the scripted learner (agent.demo.script) leaves the current project at.
-SCRIPTED_STEPS = ["build", "deploy", "harden", "postmortem", "postmortem", "repeat",
-                  "problem", "problem"]
+STEPS = ["problem", "build", "deploy", "harden", "postmortem", "repeat"]
 
 
 @pytest.fixture
@@ -52,10 +51,14 @@ def projects(*args: str, env: dict[str, str]) -> list[dict]:
     return json_turns(done.stdout)[0]["projects"]
 
 
+def query(db: Path, sql: str, *params: object) -> list[tuple]:
+    with closing(sqlite3.connect(db)) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
 def transcript_turns(db: Path, thread_id: str) -> int:
-    with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT COUNT(DISTINCT turn) FROM transcript WHERE thread_id=?",
-                            (thread_id,)).fetchone()[0]
+    return query(db, "SELECT COUNT(DISTINCT turn) FROM transcript WHERE thread_id=?",
+                 thread_id)[0][0]
 
 
 # -- 1. end to end ---------------------------------------------------------------------
@@ -70,7 +73,7 @@ def test_chat_json_takes_a_learner_through_all_six_steps(env, repo, app_url):
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     turns = json_turns(done.stdout)
-    assert len(turns) == len(messages) == len(SCRIPTED_STEPS)
+    assert len(turns) == len(messages)
     for turn in turns:
         assert_turn_shape(turn)
         assert turn["model"] == "offline"
@@ -79,16 +82,18 @@ def test_chat_json_takes_a_learner_through_all_six_steps(env, repo, app_url):
     assert [t["turn"] for t in turns] == list(range(1, len(messages) + 1))
     assert len({t["thread_id"] for t in turns}) == 1
     assert len({t["trace_id"] for t in turns}) == len(turns)  # one trace per turn
-    assert [t["step"] for t in turns] == SCRIPTED_STEPS
-    assert [t["project_id"] for t in turns] == [1] * 6 + [2] * 2
-    # Every step change came from a passing advance_step, and no tool call failed.
-    for before, turn in zip([{"step": "problem"}, *turns], turns, strict=False):
-        names = [c["name"] for c in turn["tool_calls"]]
-        if turn["step"] != before["step"]:
-            assert "advance_step" in names, turn
-    assert all(c["ok"] for t in turns for c in t["tool_calls"])
-    assert "create_project" in [c["name"] for c in turns[0]["tool_calls"]]
-    assert "start_next_project" in [c["name"] for c in turns[6]["tool_calls"]]
+    # Project 1 goes through the six steps in order, one gate at a time; then project 2.
+    names = [[c["name"] for c in t["tool_calls"]] for t in turns]
+    assert "create_project" in names[0]
+    [switch] = [i for i, n in enumerate(names) if "start_next_project" in n]
+    assert [t["project_id"] for t in turns] == [1] * switch + [2] * (len(turns) - switch)
+    journey = ["problem"] + [t["step"] for t in turns[:switch]]
+    assert [s for i, s in enumerate(journey) if i == 0 or s != journey[i - 1]] == STEPS
+    for i, turn in enumerate(turns[:switch]):
+        if turn["step"] != journey[i]:
+            assert "advance_step" in names[i], turn
+    assert {t["step"] for t in turns[switch:]} == {"problem"}
+    assert all(c["ok"] for t in turns for c in t["tool_calls"]), names
 
     first, second = projects("--user", "alice", env=env)
     assert (first["id"], first["step"]) == (1, "done")
@@ -116,7 +121,7 @@ def test_a_named_thread_resumes_in_a_later_process(env):
 
 
 def test_without_thread_a_new_thread_is_created_and_its_id_printed(env):
-    as_json, plain = run_together(("chat", "--json"), ("chat",), env=env,
+    as_json, plain = run_together(("--user", "someone", "chat", "--json"), ("chat",), env=env,
                                   stdin="Title: Plain mode\n")
     [first] = json_turns(as_json.stdout)
     assert first["turn"] == 1
@@ -223,10 +228,11 @@ def test_an_oversized_line_is_refused_and_the_next_line_still_answered(env, coac
     [turn] = json_turns(done.stdout)
     assert turn["turn"] == 1  # the big line took no turn number
     assert "After the big one" in turn["reply"]
-    assert transcript_turns(Path(coach_home) / "coach.db", "big") == 1
-    with sqlite3.connect(Path(coach_home) / "coach.db") as conn:
-        stored = conn.execute("SELECT MAX(LENGTH(content)) FROM transcript").fetchone()[0]
-    assert stored < 10_000
+    db = Path(coach_home) / "coach.db"
+    assert transcript_turns(db, "big") == 1
+    assert query(db, "SELECT turns FROM threads WHERE id='big'") == [(1,)]
+    [(longest,)] = query(db, "SELECT MAX(LENGTH(content)) FROM transcript")
+    assert longest < 10_000  # the big line is nowhere in the transcript
 
 
 # -- 5. coach demo ---------------------------------------------------------------------
@@ -243,19 +249,19 @@ def test_demo_runs_all_six_steps_and_can_run_again(coach_home):
         assert "Traceback" not in done.stderr
         for heading in headings:
             assert heading in done.stdout
-        assert "done" in done.stdout
+        assert "One project went through all six steps and is done" in done.stdout
         assert demo_db.exists()
 
     # "Where to look next" names a command that works as printed.
     hints = [line.strip() for line in done.stdout.splitlines()
              if line.strip().startswith("coach ") and "projects show 1" in line]
     assert len(hints) == 1, done.stdout
-    listed, follow = run_together(
+    listing, follow = run_together(
         ("--db", str(demo_db), "--user", "demo", "projects", "list", "--json"),
         (*shlex.split(hints[0])[1:], "--json"), env=env)
 
-    assert listed.returncode == 0, listed.stderr
-    listed = json_turns(listed.stdout)[0]["projects"]
+    assert listing.returncode == 0, listing.stderr
+    listed = json_turns(listing.stdout)[0]["projects"]
     assert [p["id"] for p in listed] == [1, 2]  # the second run started afresh
     assert [p["step"] for p in listed] == ["done", "problem"]
     assert listed[0]["difficulty"] < listed[1]["difficulty"]
@@ -330,13 +336,10 @@ def test_two_processes_on_one_thread_never_duplicate_a_turn(env, coach_home):
     assert len(numbers) == len(set(numbers)), numbers  # no turn number given out twice
     assert sorted(numbers) == list(range(2, 2 + len(numbers)))
     assert transcript_turns(db, "same") == 1 + len(answered)
-    with sqlite3.connect(db) as conn:
-        learner_texts = [row[0] for row in conn.execute(
-            "SELECT json_extract(content, '$[0].text') FROM transcript"
-            " WHERE thread_id=? AND seq=0 AND turn > 1", ("same",))]
-        lessons = [row[0] for row in conn.execute("SELECT text FROM lessons")]
-        lease = conn.execute("SELECT lease_owner FROM threads WHERE id=?",
-                             ("same",)).fetchone()[0]
-    assert sorted(learner_texts) == sorted(answered)
-    assert sorted(lessons) == sorted(m.removeprefix("Worked: ") for m in answered)
-    assert lease is None  # the lease was handed back
+    learner_texts = query(db, "SELECT json_extract(content, '$[0].text') FROM transcript"
+                              " WHERE thread_id='same' AND seq=0 AND turn > 1")
+    assert sorted(text for (text,) in learner_texts) == sorted(answered)
+    lessons = query(db, "SELECT text FROM lessons")
+    assert sorted(text for (text,) in lessons) == sorted(
+        m.removeprefix("Worked: ") for m in answered)  # each recorded once
+    assert query(db, "SELECT lease_owner FROM threads WHERE id='same'") == [(None,)]

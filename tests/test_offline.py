@@ -133,7 +133,11 @@ def test_a_plain_answer_answers_the_current_question(me: Session) -> None:
     assert me.project(project.id).audience == "ward nurses on night shifts"
 
 
-def test_a_short_first_message_is_a_title(me: Session) -> None:
+def test_a_short_first_message_is_a_greeting_then_a_short_answer_is_a_title(
+        me: Session) -> None:
+    hello = me.say("hi there")
+    assert names(hello) == []
+    assert "What problem do you want to solve?" in hello.reply
     result = me.say("Handover Helper")
     assert names(result) == ["create_project"]
     assert (me.project().title, me.project().problem) == ("Handover Helper", "")
@@ -183,7 +187,9 @@ def test_a_url_at_step_problem_is_not_checked(me: Session, monkeypatch: pytest.M
     result = me.say("URL: https://example.com")
     assert fetched == []
     assert all(not c["ok"] for c in result.tool_calls if c["name"] == "check_deployment")
-    assert "not available at step problem" in result.reply
+    # Either the policy declines to plan it or the graph refuses it; either way the reply
+    # says the URL belongs to a later step.
+    assert "step problem" in result.reply or "step 3" in result.reply
     assert result.step == "problem"
     assert me.project(project.id).step == "problem"
     assert me.rows(Evidence) == []

@@ -1,0 +1,137 @@
+"""`coach traces list|show` and `coach prune`: the local span store from the terminal."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.tree import Tree
+
+from agent.session import CoachError, ensure_user
+from agent.settings import Settings
+from memory.store import open_engine
+from telemetry.traces import TraceNotFound, prune_spans, recent_traces, trace_spans
+
+app = typer.Typer(help="Traces of your coaching turns (kept in the local database).",
+                  no_args_is_help=True)
+
+
+def _money(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:,.6f}"
+
+
+def _ms(value: float) -> str:
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.1f} ms"
+
+
+@app.command("list")
+def list_traces(ctx: typer.Context,
+                limit: int = typer.Option(20, "--limit", min=1, max=1000,
+                                          help="How many recent traces."),
+                as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Your recent turns: time, duration, thread, model calls, tokens, cost, errors."""
+    settings: Settings = ctx.obj
+    engine = open_engine(settings.database_url)
+    try:
+        traces = recent_traces(engine, ensure_user(engine, settings.user), limit)
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps(traces))
+        return
+    console = Console()
+    if not traces:
+        console.print("No traces yet: every `coach chat` turn records one.")
+        return
+    # Two lines per trace rather than a table: a full trace id leaves no room for columns.
+    console.print(f"[bold]{escape(settings.user)}'s recent traces[/bold] (newest first, UTC)")
+    for t in traces:
+        calls = f"{t['model_calls']} model call" + ("" if t["model_calls"] == 1 else "s")
+        console.print(f"[cyan]{t['trace_id']}[/cyan]  {t['start_time'][:16].replace('T', ' ')}"
+                      f"  {_ms(t['duration_ms'])}  thread {escape(t['thread_id'] or '-')}",
+                      soft_wrap=True)
+        console.print(f"    {calls} · {t['input_tokens']:,} in / {t['output_tokens']:,} out "
+                      f"tokens · {_money(t['cost_usd'])}"
+                      + (" · [red]error[/red]" if t["error"] else ""), soft_wrap=True)
+    console.print("[dim]coach traces show TRACE_ID for the tree of one turn[/dim]")
+
+
+def _label(span: dict[str, Any]) -> str:
+    a = span["attributes"]
+    parts = [f"[bold]{escape(span['name'])}[/bold]", f"[cyan]{_ms(span['duration_ms'])}[/cyan]"]
+    if a.get("gen_ai.operation.name") == "chat":
+        parts.append(f"{a.get('gen_ai.usage.input_tokens', 0):,} in / "
+                     f"{a.get('gen_ai.usage.output_tokens', 0):,} out tokens")
+        if "error.type" not in a:
+            parts.append(_money(None if a.get("coach.cost.unknown")
+                                else a.get("llm.cost.total", 0.0)))
+    if "coach.tool.outcome" in a:
+        parts.append(str(a["coach.tool.outcome"]))
+    if "coach.gate.decision" in a:
+        parts.append(f"gate {a['coach.gate.decision']} → {a.get('coach.gate.step', '?')}")
+    if span["status"] == "error":
+        reason = a.get("error.type") or span["status_message"] or ""
+        parts.append(f"[red]error {escape(str(reason))}[/red]")
+    return " · ".join(parts)
+
+
+def render(spans: list[dict[str, Any]]) -> Tree:
+    children: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
+    ids = {s["span_id"] for s in spans}
+    for s in spans:
+        # A span whose parent was not stored (pruned, or from elsewhere) hangs off the root.
+        children[s["parent_id"] if s["parent_id"] in ids else None].append(s)
+    roots = children.pop(None, [])
+    root = roots[0]
+    a = root["attributes"]
+    tree = Tree(f"{_label(root)}\n[dim]trace {root['trace_id']} · thread "
+                f"{a.get('gen_ai.conversation.id', '-')} · {root['start_time'][:19]}[/dim]")
+
+    def add(node: Tree, span_id: str) -> None:
+        for child in children.get(span_id, []):
+            add(node.add(_label(child)), child["span_id"])
+
+    add(tree, root["span_id"])
+    for orphan in roots[1:]:
+        add(tree.add(_label(orphan)), orphan["span_id"])
+    return tree
+
+
+@app.command("show")
+def show_trace(ctx: typer.Context, trace_id: str = typer.Argument(..., metavar="TRACE_ID"),
+               as_json: bool = typer.Option(False, "--json",
+                                            help="Print the spans as JSON.")) -> None:
+    """One turn as a tree of spans, with durations, tokens, costs and errors."""
+    settings: Settings = ctx.obj
+    engine = open_engine(settings.database_url)
+    try:
+        spans = trace_spans(engine, ensure_user(engine, settings.user), trace_id)
+    except TraceNotFound as exc:
+        raise CoachError(str(exc)) from exc
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps(spans))
+        return
+    Console().print(render(spans))
+
+
+def prune(ctx: typer.Context,
+          keep_days: int = typer.Option(..., "--keep-days", min=0,
+                                        help="Keep spans from the last N days."),
+          as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Delete stored trace spans older than N days (every learner's in this database)."""
+    settings: Settings = ctx.obj
+    engine = open_engine(settings.database_url)
+    try:
+        deleted = prune_spans(engine, keep_days)
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps({"deleted_spans": deleted, "keep_days": keep_days}))
+        return
+    typer.echo(f"deleted {deleted:,} spans older than {keep_days} days")
