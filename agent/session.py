@@ -20,6 +20,7 @@ from sqlalchemy import Engine, update
 from sqlmodel import select
 
 from agent.context import CoachRuntime
+from agent.drafting import ClaudeDrafter
 from agent.graph import build_graph
 from agent.model import Model, ModelError, text_of
 from agent.offline import OfflineCoach
@@ -141,7 +142,7 @@ class Coach:
         self.checkpointer = checkpointer
         self.user = user
         self.user_id = ensure_user(engine, user)
-        prices = price_table(user_prices)
+        self.prices = prices = price_table(user_prices)
         budget = Budget(budget_usd, engine, self.user_id, prices) if budget_usd is not None \
             else None
         self.model = MeteredModel(model, engine, prices, observer=_observe,
@@ -158,6 +159,9 @@ class Coach:
                                                self.meter_provider, capture_content=capture,
                                                user=user)
         self._tool_tracer = ToolTracer(self.tracer_provider, capture_content=capture)
+        # Claude drafts post-mortems when Claude coaches; the offline drafter otherwise.
+        self._drafter = None if model.provider == "offline" else \
+            ClaudeDrafter(self._traced_model, self.user_id)
         self.graph = build_graph(wrap=node_spans(self.tracer_provider)).compile(
             checkpointer=checkpointer)
 
@@ -176,7 +180,7 @@ class Coach:
                 yield coach
         finally:
             if coach is not None:
-                flush(coach.tracer_provider, coach.meter_provider)
+                flush(coach.tracer_provider)
             engine.dispose()
 
     # -- threads ----------------------------------------------------------------------
@@ -233,7 +237,8 @@ class Coach:
             ctx = self._tool_context(self.user_id, thread_id)
         else:
             ctx = ToolContext(self.engine, self.user_id, thread_id,
-                              allow_private_urls=self.allow_private_urls)
+                              allow_private_urls=self.allow_private_urls, prices=self.prices,
+                              drafter=self._drafter)
         return CoachRuntime(engine=self.engine, user_id=self.user_id, model=self._traced_model,
                             thread_id=thread_id, tool_context=ctx, on_text=on_text,
                             run_tool=self._tool_tracer.run)

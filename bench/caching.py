@@ -27,13 +27,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from turns import write_section  # noqa: E402
+
 from agent.claude import ClaudeModel, min_cacheable  # noqa: E402
 from agent.session import Coach  # noqa: E402
 from memory.checkpoints import open_checkpointer  # noqa: E402
 from memory.store import open_engine  # noqa: E402
 from telemetry.pricing import Usage, price_table  # noqa: E402
 from tests.messages_api import MessagesAPI, text_reply, tool_reply  # noqa: E402
-from turns import write_section  # noqa: E402
 
 PROJECT = {
     "title": "Handover Helper",
@@ -129,6 +130,16 @@ def uncached_cost(model: str, turns: list[Turn]) -> Decimal:
     return total
 
 
+def note(before: Turn | None, turn: Turn) -> str:
+    if not turn.read and not turn.written:
+        return "prompt below the cacheable minimum"
+    if before is not None and turn.sent < before.sent:
+        return "window folded: older turns left for the summary, the prefix is rewritten"
+    if not turn.read:
+        return "first cache write"
+    return ""
+
+
 def report(model: str, turns: list[Turn]) -> str:
     n = len(turns)
     later = turns[2:]
@@ -148,12 +159,12 @@ def report(model: str, turns: list[Turn]) -> str:
         f"{min_cacheable(model):,} tokens.",
         "",
         "| turn | calls | input tokens sent | uncached | cache read | cache write | "
-        "read from cache |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "read from cache | note |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for t in turns:
+    for before, t in zip([None, *turns], turns, strict=False):
         lines.append(f"| {t.number} | {t.calls} | {t.sent:,} | {t.input:,} | {t.read:,} | "
-                     f"{t.written:,} | {t.share:.0%} |")
+                     f"{t.written:,} | {t.share:.0%} | {note(before, t)} |")
     lines += [
         "",
         f"Turns 3–{n}: {later_share:.1%} of input tokens read from the cache (lowest turn "

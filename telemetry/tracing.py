@@ -94,6 +94,8 @@ def default_meter_provider() -> metrics.MeterProvider:
     from telemetry.metrics import views
 
     reader = PeriodicExportingMetricReader(OTLPMetricExporter(timeout=_timeout("METRICS")))
+    # Its own exit hook sends the last numbers once; flushing too would send them twice,
+    # and a collector that is down would cost that wait twice.
     return MeterProvider(metric_readers=[reader], resource=resource(), views=views())
 
 

@@ -238,27 +238,34 @@ def test_an_oversized_line_is_refused_and_the_next_line_still_answered(env, coac
 # -- 5. coach demo ---------------------------------------------------------------------
 
 
-def test_demo_runs_all_six_steps_and_can_run_again(coach_home):
+def show_hint(demo_stdout: str) -> list[str]:
+    """The `coach ... projects show 1` command the demo suggests, as argv without `coach`."""
+    hints = [line.strip() for line in demo_stdout.splitlines()
+             if line.strip().startswith("coach ") and "projects show 1" in line]
+    assert len(hints) == 1, demo_stdout
+    return shlex.split(hints[0])[1:]
+
+
+def test_demo_runs_all_six_steps_and_can_run_again(coach_home, tmp_path):
     env = coach_env(coach_home)  # no COACH_ALLOW_PRIVATE_URLS: the demo allows its own app
     headings = [heading for heading, _ in script("repo", "http://app/")]
     demo_db = Path(coach_home) / "demo.db"
+    named_db = tmp_path / "named.db"
 
-    for _run in range(2):
-        done = run_coach("demo", env=env)
+    first, named = run_together(("demo",), ("--db", str(named_db), "demo"), env=env)
+    again = run_coach("demo", env=env)
+    for done in (first, named, again):
         assert done.returncode == 0, done.stderr
         assert "Traceback" not in done.stderr
         for heading in headings:
             assert heading in done.stdout
         assert "One project went through all six steps and is done" in done.stdout
-        assert demo_db.exists()
+    assert demo_db.exists() and named_db.exists()
 
-    # "Where to look next" names a command that works as printed.
-    hints = [line.strip() for line in done.stdout.splitlines()
-             if line.strip().startswith("coach ") and "projects show 1" in line]
-    assert len(hints) == 1, done.stdout
-    listing, follow = run_together(
+    # "Where to look next" names commands that work as printed, --db included.
+    listing, follow, follow_named = run_together(
         ("--db", str(demo_db), "--user", "demo", "projects", "list", "--json"),
-        (*shlex.split(hints[0])[1:], "--json"), env=env)
+        (*show_hint(again.stdout), "--json"), (*show_hint(named.stdout), "--json"), env=env)
 
     assert listing.returncode == 0, listing.stderr
     listed = json_turns(listing.stdout)[0]["projects"]
@@ -267,8 +274,9 @@ def test_demo_runs_all_six_steps_and_can_run_again(coach_home):
     assert listed[0]["difficulty"] < listed[1]["difficulty"]
     assert not (Path(coach_home) / "coach.db").exists()  # the learner's own store untouched
 
-    assert follow.returncode == 0, follow.stderr
-    assert json_turns(follow.stdout)[0]["step"] == "done"
+    for shown in (follow, follow_named):
+        assert shown.returncode == 0, shown.stderr
+        assert json_turns(shown.stdout)[0]["step"] == "done"
 
 
 # -- 6. PostgreSQL ---------------------------------------------------------------------

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from memory.models import Evidence, PostmortemVersion, Project
+from telemetry.pricing import PriceTable
 from tools.gates import ProjectRecord
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ class ToolContext:
     extra_allowed_networks: Sequence[IPv4Network | IPv6Network] = ()
     # The deployment check's per-request timeout (seconds); tests shorten it.
     fetch_timeout: float = 10.0
+    # The coach's price table (with the learner's own price file), for project usage.
+    prices: PriceTable | None = None
     # Writes a post-mortem from an evidence bundle; the offline drafter when None.
     drafter: Callable[[dict[str, Any]], str] | None = None
 

@@ -149,7 +149,7 @@ def record_project_usage(ctx: ToolContext, args: ProjectUsageArgs) -> dict[str, 
     coach's price table. An unknown model is recorded with an unknown cost, never $0."""
     usage = Usage(args.input_tokens, args.output_tokens, args.cache_read_input_tokens,
                   args.cache_creation_input_tokens)
-    cost = price_table().cost(args.model, usage)
+    cost = (ctx.prices or price_table()).cost(args.model, usage)
     with session_scope(ctx.engine) as s:
         own_project(s, ctx, args.project_id)
         row = ProjectUsage(project_id=args.project_id, model=args.model,

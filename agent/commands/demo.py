@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import replace
 from pathlib import Path
 
@@ -64,7 +65,12 @@ def demo(ctx: typer.Context) -> None:
                 console.print(Markdown(_clip(result.reply)))
     if result is None or result.step != "problem":
         raise CoachError("the demo did not reach a second project; run with --debug")
-    db_flag = f"--db {demo_db} " if demo_db else ""
+    if demo_db is not None:
+        db_flag = f"--db {shlex.quote(str(demo_db))} "
+    elif settings.database_url != os.environ.get("COACH_DATABASE_URL"):  # named with --db
+        db_flag = f"--db {shlex.quote(settings.database_url)} "
+    else:
+        db_flag = ""
     console.rule("[bold]Done")
     console.print(
         "One project went through all six steps and is [bold]done[/bold]; a harder second "
