@@ -9,8 +9,8 @@ import traceback
 import typer
 
 from agent.commands import chat, costs, demo, evaluate, postmortem, projects, traces
+from agent.errors import CoachError
 from agent.model import ModelError
-from agent.session import CoachError
 from agent.settings import Settings, SettingsError
 from memory.store import StoreError
 

@@ -21,13 +21,15 @@ from sqlmodel import select
 
 from agent.context import CoachRuntime
 from agent.drafting import ClaudeDrafter
+from agent.errors import MAX_MESSAGE_BYTES, CoachError, ThreadBusy
 from agent.graph import build_graph
 from agent.model import Model, ModelError, text_of
 from agent.offline import OfflineCoach
 from agent.settings import Settings
 from memory.checkpoints import open_checkpointer
-from memory.models import Project, Thread, TranscriptEntry, User, utcnow
+from memory.models import Project, Thread, TranscriptEntry, utcnow
 from memory.store import open_engine, session_scope
+from memory.users import ensure_user
 from telemetry.budget import Budget
 from telemetry.genai import capture_content as content_capture_on
 from telemetry.instrument import InstrumentedModel, ToolTracer, node_spans
@@ -36,7 +38,6 @@ from telemetry.pricing import price_table
 from telemetry.tracing import coach_provider, default_meter_provider, flush, trace_id_of
 from tools import ToolContext
 
-MAX_MESSAGE_BYTES = 32 * 1024
 LEASE = timedelta(minutes=5)
 THREAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # The model calls of the turn running in this context: one Coach may serve several threads.
@@ -48,14 +49,6 @@ def _observe(call: Call) -> None:
     calls = _TURN_CALLS.get()
     if calls is not None:
         calls.append(call)
-
-
-class CoachError(Exception):
-    """Something the learner should read: one clear line."""
-
-
-class ThreadBusy(CoachError):
-    pass
 
 
 @dataclass
@@ -99,17 +92,6 @@ def make_model(name: str) -> Model:
         return ClaudeModel(name)
     except anthropic.AnthropicError as exc:
         raise CoachError(f"cannot use model {name!r}: {exc}") from exc
-
-
-def ensure_user(engine: Engine, name: str) -> int:
-    with session_scope(engine) as s:
-        user = s.exec(select(User).where(User.name == name)).first()
-        if user is None:
-            user = User(name=name)
-            s.add(user)
-            s.flush()
-        assert user.id is not None
-        return user.id
 
 
 def validate_message(text: str) -> str:

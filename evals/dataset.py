@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 CASES_DIR = Path(__file__).with_name("cases")
+BASELINE = Path(__file__).with_name("baseline.json")
 
 
 class Expect(BaseModel):

@@ -10,11 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from agent.model import Model
-from evals.dataset import Case
+from evals.dataset import BASELINE, Case
 from evals.graders import Grader, graders_for
 from evals.harness import Outcome, run_case
-
-BASELINE = Path(__file__).with_name("baseline.json")
 
 
 @dataclass

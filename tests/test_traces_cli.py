@@ -101,8 +101,9 @@ def test_a_failed_turn_is_flagged_and_its_error_shown(db, env):
     assert trace["trace_id"] == turn["trace_id"] and trace["error"] is True
     assert trace["model_calls"] == 1 and trace["input_tokens"] == 0
     tree = coach(db, env, "traces", "show", turn["trace_id"])
-    assert "chat claude-sonnet-5-5" in tree.stdout
-    assert "error invalid_request_error" in tree.stdout
+    shown = " ".join(tree.stdout.split())  # as read, whatever the terminal's wrapping
+    assert "chat claude-sonnet-5-5" in shown
+    assert "error invalid_request_error: the request was invalid: scripted failure" in shown
     text_list = coach(db, env, "traces", "list")
     assert turn["trace_id"] in text_list.stdout and "error" in text_list.stdout
 

@@ -7,13 +7,17 @@ import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
 
-from agent.session import MAX_MESSAGE_BYTES, Coach, CoachError, ThreadBusy, TurnResult
+from agent.errors import MAX_MESSAGE_BYTES, CoachError, ThreadBusy
 from agent.settings import Settings
+
+if TYPE_CHECKING:
+    from agent.session import TurnResult
 
 FILE_REF = re.compile(r"^(post-?mortem)\s*:\s*@(\S.*)$", re.IGNORECASE)
 
@@ -67,6 +71,8 @@ def chat(ctx: typer.Context,
          thread: str | None = typer.Option(None, "--thread", help="Resume (or name) a thread."),
          as_json: bool = typer.Option(False, "--json", help="One JSON object per turn.")) -> None:
     """Talk to the coach. In a terminal, type messages; piped, one message per line."""
+    from agent.session import Coach  # the graph loads only for commands that run it
+
     settings: Settings = ctx.obj
     console = Console(stderr=as_json)
     failures = 0

@@ -11,9 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agent.session import ensure_user
 from agent.settings import Settings
 from memory.store import open_engine
+from memory.users import ensure_user
 from telemetry.costs import GROUPS, TOKENS, cost_report
 
 

@@ -13,8 +13,8 @@ from rich.markdown import Markdown
 from rich.panel import Panel
 
 from agent.demo import local_app, make_repo, scratch_dir, script
+from agent.errors import CoachError
 from agent.offline import OfflineCoach
-from agent.session import Coach, CoachError
 from agent.settings import Settings
 
 
@@ -44,6 +44,8 @@ def _clip(reply: str, limit: int = 1800) -> str:
 
 def demo(ctx: typer.Context) -> None:
     """A scripted learner through all six steps, against a local app the demo serves."""
+    from agent.session import Coach  # the graph loads only for commands that run it
+
     settings, demo_db = _demo_settings(ctx.obj)
     console = Console()
     if demo_db is not None:

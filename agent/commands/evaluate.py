@@ -10,19 +10,11 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
-from agent.session import CoachError, ensure_user, make_model
+from agent.errors import CoachError
 from agent.settings import Settings
-from evals.dataset import load_cases
-from evals.judge import RubricJudge
-from evals.runner import (
-    BASELINE,
-    baseline_from,
-    load_baseline,
-    markdown,
-    regressions,
-    run_cases,
-)
+from evals.dataset import BASELINE
 from memory.store import open_engine
+from memory.users import ensure_user
 from telemetry.ledger import MeteredModel
 
 
@@ -44,6 +36,12 @@ def evaluate(ctx: typer.Context,
              as_json: bool = typer.Option(False, "--json", help="Print the JSON report.")
              ) -> None:
     """Run the eval set against the coach (offline by default) and grade every case."""
+    # The graph and the eval harness load only when evals run, not for --help.
+    from agent.session import make_model
+    from evals.dataset import load_cases
+    from evals.judge import RubricJudge
+    from evals.runner import baseline_from, load_baseline, markdown, regressions, run_cases
+
     settings: Settings = ctx.obj
     name = model or settings.model
     make_model(name)  # fail now, with one clear line, if the model cannot be used

@@ -17,10 +17,11 @@ from sqlalchemy import Engine
 from sqlmodel import func, select
 
 from agent.drafting import ClaudeDrafter
-from agent.session import CoachError, ensure_user, make_model
+from agent.errors import CoachError
 from agent.settings import Settings
 from memory.models import Evidence, LedgerEntry, Lesson, PostmortemVersion, Project
 from memory.store import open_engine, session_scope
+from memory.users import ensure_user
 from telemetry.ledger import MeteredModel
 from tools import TOOLS, ToolContext
 
@@ -30,6 +31,8 @@ app = typer.Typer(help="Draft post-mortems from recorded evidence.", no_args_is_
 def tool_context(settings: Settings, engine: Engine, user_id: int) -> ToolContext:
     drafter: Callable[[dict[str, Any]], str] | None = None
     if settings.model != "offline":
+        from agent.session import make_model  # the SDK loads only for Claude drafting
+
         drafter = ClaudeDrafter(MeteredModel(make_model(settings.model), engine), user_id)
     return ToolContext(engine, user_id, drafter=drafter)
 

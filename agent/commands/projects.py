@@ -9,11 +9,12 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import select
 
-from agent.session import CoachError, ensure_user
+from agent.errors import CoachError
 from agent.settings import Settings
 from agent.steps import GUIDES
 from memory.models import Project
 from memory.store import open_engine, session_scope
+from memory.users import ensure_user
 from tools import ToolContext
 from tools.projects import NoArgs, get_portfolio, project_view
 

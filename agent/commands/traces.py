@@ -11,9 +11,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
-from agent.session import CoachError, ensure_user
+from agent.errors import CoachError
 from agent.settings import Settings
 from memory.store import open_engine
+from memory.users import ensure_user
 from telemetry.traces import TraceNotFound, prune_spans, recent_traces, trace_spans
 
 app = typer.Typer(help="Traces of your coaching turns (kept in the local database).",
@@ -63,19 +64,18 @@ def list_traces(ctx: typer.Context,
 def _label(span: dict[str, Any]) -> str:
     a = span["attributes"]
     parts = [f"[bold]{escape(span['name'])}[/bold]", f"[cyan]{_ms(span['duration_ms'])}[/cyan]"]
-    if a.get("gen_ai.operation.name") == "chat":
-        parts.append(f"{a.get('gen_ai.usage.input_tokens', 0):,} in / "
+    if "gen_ai.usage.input_tokens" in a:  # a model call that got an answer
+        parts.append(f"{a['gen_ai.usage.input_tokens']:,} in / "
                      f"{a.get('gen_ai.usage.output_tokens', 0):,} out tokens")
-        if "error.type" not in a:
-            parts.append(_money(None if a.get("coach.cost.unknown")
-                                else a.get("llm.cost.total", 0.0)))
+        parts.append(_money(None if a.get("coach.cost.unknown")
+                            else a.get("llm.cost.total", 0.0)))
     if "coach.tool.outcome" in a:
         parts.append(str(a["coach.tool.outcome"]))
     if "coach.gate.decision" in a:
         parts.append(f"gate {a['coach.gate.decision']} → {a.get('coach.gate.step', '?')}")
     if span["status"] == "error":
-        reason = a.get("error.type") or span["status_message"] or ""
-        parts.append(f"[red]error {escape(str(reason))}[/red]")
+        reason = ": ".join(str(r) for r in (a.get("error.type"), span["status_message"]) if r)
+        parts.append(f"[red]error {escape(reason)}[/red]")
     return " · ".join(parts)
 
 
