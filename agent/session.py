@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import os
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,6 +40,8 @@ from telemetry.tracing import coach_provider, default_meter_provider, flush, tra
 from tools import ToolContext
 
 LEASE = timedelta(minutes=5)
+# How long a CLI session waits for another session's turn on the same thread.
+LEASE_WAIT_S = 30.0
 THREAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # The model calls of the turn running in this context: one Coach may serve several threads.
 _TURN_CALLS: contextvars.ContextVar[list[Call] | None] = contextvars.ContextVar(
@@ -118,6 +121,7 @@ class Coach:
                  tool_context: Callable[[int, str], ToolContext] | None = None,
                  tracer_provider: trace.TracerProvider | None = None,
                  budget_usd: Decimal | None = None, user_prices: Path | None = None,
+                 lease_wait: float = 0.0,
                  meter_provider: metrics.MeterProvider | None = None,
                  capture_content: bool | None = None):
         self.engine = engine
@@ -132,6 +136,7 @@ class Coach:
         self.allow_private_urls = allow_private_urls
         self._tool_context = tool_context
         self.owner = uuid.uuid4().hex
+        self.lease_wait = lease_wait
         # Telemetry wraps the model, the tool runner and the nodes here, once.
         self.tracer_provider = tracer_provider or coach_provider(engine)
         self.meter_provider = meter_provider or default_meter_provider()
@@ -158,7 +163,8 @@ class Coach:
                             model=model or make_model(settings.model),
                             allow_private_urls=settings.allow_private_urls,
                             budget_usd=settings.budget_usd,
-                            user_prices=settings.home / "prices.json")
+                            user_prices=settings.home / "prices.json",
+                            lease_wait=LEASE_WAIT_S)
                 yield coach
         finally:
             if coach is not None:
@@ -192,8 +198,7 @@ class Coach:
                                .where(TranscriptEntry.thread_id == thread_id)
                                .order_by(TranscriptEntry.turn, TranscriptEntry.seq)).all())  # type: ignore[arg-type]
 
-    @contextmanager
-    def _lease(self, thread_id: str) -> Iterator[None]:
+    def _take_lease(self, thread_id: str) -> bool:
         now = utcnow()
         with session_scope(self.engine) as s:
             taken = s.execute(
@@ -201,9 +206,17 @@ class Coach:
                 .where(Thread.id == thread_id, Thread.user_id == self.user_id)  # type: ignore[arg-type]
                 .where((Thread.lease_owner.is_(None)) | (Thread.lease_until < now))  # type: ignore[union-attr,operator]
                 .values(lease_owner=self.owner, lease_until=now + LEASE))
-        if taken.rowcount != 1:  # type: ignore[attr-defined]
-            raise ThreadBusy(f"thread {thread_id} is busy with another turn in another session;"
-                             " try again when it has answered")
+        return bool(taken.rowcount == 1)  # type: ignore[attr-defined]
+
+    @contextmanager
+    def _lease(self, thread_id: str) -> Iterator[None]:
+        # Wait a little for a turn in another session to finish before saying busy.
+        deadline = time.monotonic() + self.lease_wait
+        while not self._take_lease(thread_id):
+            if time.monotonic() >= deadline:
+                raise ThreadBusy(f"thread {thread_id} is busy with another turn in another "
+                                 "session; try again when it has answered")
+            time.sleep(0.2)
         try:
             yield
         finally:

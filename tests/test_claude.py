@@ -264,7 +264,7 @@ def test_every_usage_field_lands_in_the_ledger_with_the_exact_cost(sqlite_url, a
                                      "ephemeral_1h_input_tokens": 2000},
                   "service_tier": "standard"}
     text_usage = {"input_tokens": 50, "output_tokens": 80, "cache_read_input_tokens": 9000,
-                  "cache_creation_input_tokens": 0, "service_tier": "standard",
+                  "cache_creation_input_tokens": 600, "service_tier": "standard",
                   "inference_geo": "us"}
     with claude_coach(sqlite_url, api) as coach:
         thread = coach.thread()
@@ -274,21 +274,21 @@ def test_every_usage_field_lands_in_the_ledger_with_the_exact_cost(sqlite_url, a
 
     first_cost = (1200 * IN + 1000 * W5M + 2000 * W1H + 5000 * READ + 345 * OUT) / 10**6
     # US-only inference on Sonnet 5.5: every rate × 1.1.
-    second_cost = (50 * IN + 9000 * READ + 80 * OUT) / 10**6 * Decimal("1.1")
+    # No TTL split in the usage: all 600 cache writes count as 5-minute writes.
+    second_cost = (50 * IN + 600 * W5M + 9000 * READ + 80 * OUT) / 10**6 * Decimal("1.1")
     first, second = ledger(coach)
     assert first.cost_usd == first_cost and second.cost_usd == second_cost
     assert result.cost_usd == first_cost + second_cost
     assert result.usage == {"input_tokens": 1250, "output_tokens": 425,
                             "cache_read_input_tokens": 14000,
-                            "cache_creation_input_tokens": 3000}
+                            "cache_creation_input_tokens": 3600}
     assert (first.input_tokens, first.output_tokens, first.cache_read_input_tokens,
             first.cache_creation_input_tokens, first.cache_creation_5m_input_tokens,
             first.cache_creation_1h_input_tokens) == (1200, 345, 5000, 3000, 1000, 2000)
     assert (first.service_tier, first.inference_geo) == ("standard", None)
     assert (second.service_tier, second.inference_geo) == ("standard", "us")
-    # No TTL split given: every cache write counts as a 5-minute write.
     assert (second.cache_creation_5m_input_tokens, second.cache_creation_1h_input_tokens) == \
-        (0, 0)
+        (600, 0)
     for row, request_id in ((first, "req_000001"), (second, "req_000002")):
         assert row.model == MODEL and row.purpose == "coach" and row.status == "ok"
         assert row.request_id == request_id and row.error is None
@@ -367,7 +367,7 @@ def test_a_failed_call_ends_the_turn_clearly_and_the_next_turn_works(sqlite_url,
 
         assert len(api.message_requests) == 2 + requests
         assert failed.error is not None and words.lower() in failed.error.lower()
-        assert request_id in failed.error
+        assert request_id in failed.error and "HTTP 200" not in failed.error
         assert failed.reply.startswith("Sorry, that turn failed:") and words in failed.reply
         assert "send it again" in failed.reply
         assert failed.project_id == project_id and failed.step == "problem"

@@ -441,3 +441,16 @@ def test_the_store_can_be_turned_off_on_its_own(sqlite_url, monkeypatch):
         result = coach.turn(coach.thread(), "status")
         assert result.trace_id is not None
         assert recent_traces(coach.engine, coach.user_id) == []
+
+
+@pytest.mark.postgres
+def test_the_span_store_on_postgresql(pg_url):
+    with make_coach(pg_url, None) as coach:
+        result = coach.turn(coach.thread("th-pg"), "Title: Handover Helper")
+        [trace] = recent_traces(coach.engine, coach.user_id)
+        spans = trace_spans(coach.engine, coach.user_id, str(result.trace_id))
+        assert prune_spans(coach.engine, 1, now=datetime.now(UTC) + timedelta(days=2)) == \
+            len(spans)
+    assert trace["trace_id"] == result.trace_id and trace["model_calls"] == 2
+    assert trace["input_tokens"] == result.usage["input_tokens"]
+    assert {s["name"] for s in spans} >= {"invoke_agent coach", "execute_tool create_project"}

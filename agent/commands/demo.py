@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -23,7 +24,10 @@ def _demo_settings(settings: Settings) -> tuple[Settings, Path | None]:
     explicit = os.environ.get("COACH_DATABASE_URL") or settings.database_url != \
         f"sqlite:///{settings.home / 'coach.db'}"
     if explicit:
-        return replace(settings, user="demo", allow_private_urls=True), None
+        # A named database may hold earlier demo runs: a learner of its own keeps this
+        # run's projects apart from theirs.
+        user = f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+        return replace(settings, user=user, allow_private_urls=True), None
     path = settings.home / "demo.db"
     return replace(settings, user="demo", allow_private_urls=True,
                    database_url=f"sqlite:///{path}"), path
@@ -60,10 +64,12 @@ def demo(ctx: typer.Context) -> None:
         with Coach.open(settings, model=OfflineCoach()) as coach:
             thread = coach.thread()
             result = None
+            first: int | None = None
             for heading, message in script(str(repo), url):
                 console.rule(f"[bold]{heading}")
                 console.print(f"[bold green]learner>[/bold green] {_short(message)}")
                 result = coach.turn(thread, message)
+                first = first or result.project_id
                 console.print(Markdown(_clip(result.reply)))
     if result is None or result.step != "problem":
         raise CoachError("the demo did not reach a second project; run with --debug")
@@ -77,8 +83,8 @@ def demo(ctx: typer.Context) -> None:
     console.print(
         "One project went through all six steps and is [bold]done[/bold]; a harder second "
         "project is started.\nWhere to look next:\n"
-        f"  coach {db_flag}--user demo projects list\n"
-        f"  coach {db_flag}--user demo projects show 1\n"
+        f"  coach {db_flag}--user {settings.user} projects list\n"
+        f"  coach {db_flag}--user {settings.user} projects show {first}\n"
         "  coach chat            start coaching your own first project\n",
         soft_wrap=True)  # the commands must stay copyable, however long the path
     raise typer.Exit(0)
