@@ -8,7 +8,7 @@ import traceback
 
 import typer
 
-from agent.commands import chat, costs, demo, evaluate, postmortem, projects, traces
+from agent.commands import chat, costs, demo, evaluate, postmortem, projects, serve, traces, users
 from agent.errors import CoachError
 from agent.model import ModelError
 from agent.settings import Settings, SettingsError
@@ -39,6 +39,8 @@ app.add_typer(projects.app, name="projects")
 app.add_typer(postmortem.app, name="postmortem")
 app.add_typer(traces.app, name="traces")
 app.command("prune")(traces.prune)
+app.command("serve")(serve.serve)
+app.add_typer(users.app, name="users")
 
 USER_ERRORS = (CoachError, StoreError, SettingsError, ModelError)
 

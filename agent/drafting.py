@@ -39,7 +39,9 @@ class ClaudeDrafter:
         return response.text()
 
     def __call__(self, bundle: dict[str, Any]) -> str:
-        evidence = json.dumps(bundle, ensure_ascii=False, indent=1, default=str)
+        # `<` escaped (still the same JSON): learner text cannot close the <evidence> tag.
+        evidence = json.dumps(bundle, ensure_ascii=False, indent=1,
+                              default=str).replace("<", "\\u003c")
         messages: list[dict[str, Any]] = [{"role": "user", "content": [{
             "type": "text",
             "text": f"<evidence>\n{evidence}\n</evidence>\n\nDraft the post-mortem."}]}]

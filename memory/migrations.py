@@ -182,7 +182,35 @@ def m003_spans(conn: Connection) -> None:
     md.create_all(conn)
 
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_thread_lease, m003_spans]
+def m004_web_sessions(conn: Connection) -> None:
+    """`coach serve`: browser sessions and one-time sign-in links, both stored hashed.
+
+    A session lives in the database (not in a worker's memory) so that any worker
+    of a multi-process server can check it.
+    """
+    md = MetaData()
+    # The existing users table, named only so the foreign keys can point at it.
+    Table("users", md, Column("id", Integer, primary_key=True))
+    sessions = Table(
+        "web_sessions", md,
+        Column("id", String(64), primary_key=True),  # sha256 of the cookie's secret
+        Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+        Column("csrf_token", String(64), nullable=False),
+        _at("created_at"), _at("expires_at"),
+    )
+    links = Table(
+        "signin_links", md,
+        Column("id", String(64), primary_key=True),  # sha256 of the link's code
+        Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+        _at("created_at"), _at("expires_at"),
+        Column("used_at", DateTime(timezone=True)),
+    )
+    md.create_all(conn, tables=[sessions, links])
+    # Every API request looks its caller up by token hash.
+    conn.execute(text("CREATE INDEX ix_users_token_hash ON users (token_hash)"))
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_thread_lease, m003_spans, m004_web_sessions]
 
 
 def _ensure_table(conn: Connection) -> None:

@@ -26,7 +26,7 @@ class User(SQLModel, table=True):
     __tablename__ = "users"
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(index=True, unique=True, max_length=200)
-    token_hash: str | None = Field(default=None, max_length=128)
+    token_hash: str | None = Field(default=None, max_length=128, index=True)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -189,3 +189,26 @@ class StoredSpan(SQLModel, table=True):
     # Scoping: set on spans that name their learner and thread (the turn's root).
     user_id: int | None = Field(default=None, index=True)
     thread_id: str | None = Field(default=None, max_length=64)
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser: the cookie holds a secret, the row its sha256."""
+
+    __tablename__ = "web_sessions"
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    # Double-submit CSRF token: cookie-authenticated writes must echo it in a header.
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+
+
+class SigninLink(SQLModel, table=True):
+    """A one-time sign-in link (`coach serve` prints one for the local learner)."""
+
+    __tablename__ = "signin_links"
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None

@@ -117,7 +117,7 @@ def own_project(session: Session, ctx: ToolContext, project_id: int) -> Project:
 
 def load_record(session: Session, project: Project) -> ProjectRecord:
     pid = project.id
-    return ProjectRecord(
+    rec = ProjectRecord(
         project=project,
         evidence=list(session.exec(select(Evidence).where(Evidence.project_id == pid)).all()),
         postmortems=list(session.exec(
@@ -125,3 +125,22 @@ def load_record(session: Session, project: Project) -> ProjectRecord:
         successors=list(session.exec(
             select(Project).where(Project.previous_project_id == pid)).all()),
     )
+    if project.step == "postmortem":
+        rec.postmortem_recheck = _recheck_postmortem(session, project, rec.postmortems)
+    return rec
+
+
+def _recheck_postmortem(session: Session, project: Project,
+                        versions: list[PostmortemVersion]) -> list[str] | None:
+    """What the latest submission still fails against the evidence as it is now (a fact
+    confirmed after submitting counts); None when it passed or there is none."""
+    submissions = [v for v in versions if v.source == "submission"]
+    if not submissions:
+        return None
+    latest = max(submissions, key=lambda v: v.version)
+    if not latest.report.get("failed"):
+        return None
+    from tools.bundle import evidence_bundle
+    from tools.postmortem import postmortem_report  # it imports this module
+
+    return list(postmortem_report(latest.text, evidence_bundle(session, project))["failed"])

@@ -130,16 +130,19 @@ def deployment(b: dict[str, Any]) -> str:
 def evals_section(b: dict[str, Any]) -> str:
     evals, ci = b.get("evals"), b.get("ci_gate")
     if not evals:
-        return _todo("your eval set: how many cases, how they are graded, the pass rate")
-    rate = _percent(evals.get("pass_rate")) or _todo("the latest pass rate")
-    text = [f"The eval set has {evals.get('cases')} cases, graded by "
-            f"{evals.get('grader') or _todo('the grading method')}, and the latest run passes "
-            f"{rate} of them. The cases came from the failures I actually saw, which makes "
-            "the pass rate mean something: each case stands for a mistake I do not want to "
-            "make twice."]
+        # Still go on to the CI gate: a missing one gets its own [TODO].
+        text = [_todo("your eval set: how many cases, how they are graded, the pass rate")]
+    else:
+        rate = _percent(evals.get("pass_rate")) or _todo("the latest pass rate")
+        text = [f"The eval set has {evals.get('cases')} cases, graded by "
+                f"{evals.get('grader') or _todo('the grading method')}, and the latest run "
+                f"passes {rate} of them. The cases came from the failures I actually saw, "
+                "which makes the pass rate mean something: each case stands for a mistake I "
+                "do not want to make twice."]
     if ci:
         where = f" ({ci['config_path']})" if ci.get("config_path") else ""
-        text.append(f"The evals run in CI on {ci.get('provider')}{where}, and a change that "
+        provider = ci.get("provider") or _todo("the CI provider")
+        text.append(f"The evals run in CI on {provider}{where}, and a change that "
                     "makes them worse does not merge. Without that gate every prompt change "
                     "would be a coin flip.")
     else:
@@ -152,7 +155,8 @@ def observability(b: dict[str, Any]) -> str:
     text = []
     if obs:
         link = f" (for example {obs['link']})" if obs.get("link") else ""
-        text.append(f"Every request is traced with {obs.get('tool')}{link}. When an answer "
+        tool = obs.get("tool") or _todo("the tracing tool")
+        text.append(f"Every request is traced with {tool}{link}. When an answer "
                     "was wrong I could read exactly what the model saw, which turned vague "
                     "bug reports into specific fixes.")
     else:

@@ -36,13 +36,19 @@ def _decimal(token: str) -> Decimal | None:
 
 
 def number_forms(token: str) -> set[Decimal]:
-    """A number and the forms it may take elsewhere (a share and its percentage)."""
+    """A number and the forms it may take elsewhere (a share and its percentage).
+
+    Only a percentage (91%) or a plain share (0.91) gets the other form: scaling every
+    number both ways would let 1 (any project id) vouch for 10,000, and 24 for 240,000.
+    """
     value = _decimal(token)
     if value is None:
         return set()
     forms = {value.normalize()}
-    forms.add((value * 100).normalize())
-    forms.add((value / 100).normalize())
+    if "%" in token:
+        forms.add((value / 100).normalize())
+    elif "$" not in token and 0 < value <= 1:
+        forms.add((value * 100).normalize())
     return forms
 
 

@@ -1,0 +1,71 @@
+"""`coach users add|token|list`: who may sign in to `coach serve`."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from agent.errors import CoachError
+from agent.settings import Settings
+from memory.accounts import AccountError, add_user, issue_token, web_users
+from memory.store import open_engine
+
+app = typer.Typer(help="Learners who can sign in to `coach serve`.", no_args_is_help=True)
+
+
+def _print_token(name: str, token: str, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps({"user": name, "token": token}))
+        return
+    typer.echo(f"user {name}: token {token}")
+    typer.echo("Shown once and stored only as a hash. Sign in with it on the sign-in page, or "
+               "send `Authorization: Bearer TOKEN`.", err=True)
+
+
+@app.command("add")
+def add(ctx: typer.Context, name: str = typer.Argument(..., metavar="NAME"),
+        as_json: bool = typer.Option(False, "--json", help="Print {\"user\", \"token\"}.")
+        ) -> None:
+    """Add a learner (or give an existing `coach chat` learner a token) and print the token."""
+    settings: Settings = ctx.obj
+    engine = open_engine(settings.database_url)
+    try:
+        token = add_user(engine, name)
+    except AccountError as exc:
+        raise CoachError(str(exc)) from exc
+    finally:
+        engine.dispose()
+    _print_token(name.strip(), token, as_json)
+
+
+@app.command("token")
+def token(ctx: typer.Context, name: str = typer.Argument(..., metavar="NAME"),
+          as_json: bool = typer.Option(False, "--json", help="Print {\"user\", \"token\"}.")
+          ) -> None:
+    """Issue a new token for a learner; the old token and their browser sessions stop working."""
+    settings: Settings = ctx.obj
+    engine = open_engine(settings.database_url)
+    try:
+        new = issue_token(engine, name)
+    except AccountError as exc:
+        raise CoachError(str(exc)) from exc
+    finally:
+        engine.dispose()
+    _print_token(name.strip(), new, as_json)
+
+
+@app.command("list")
+def list_users(ctx: typer.Context,
+               as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Learners who hold a token (tokens themselves are never shown again)."""
+    settings: Settings = ctx.obj
+    engine = open_engine(settings.database_url)
+    try:
+        names = web_users(engine)
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps({"users": names}))
+        return
+    typer.echo("\n".join(names) if names else "No users yet: `coach users add NAME`.")

@@ -1,0 +1,162 @@
+"""The JSON API of threads, turns and projects (SPEC: HTTP API). Every query is scoped
+to the caller; another learner's id is answered exactly like a missing one (404)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, col, select
+
+from agent.session import THREAD_ID
+from agent.steps import GUIDES
+from agent.web.app import Web, web
+from agent.web.auth import caller
+from agent.web.schemas import ERRORS, MessageIn, ThreadCreated, ThreadList, Transcript, Turn
+from agent.web.turns import check_message, draft_context, stream_turn, turn_runner
+from memory.accounts import Caller
+from memory.models import PostmortemVersion, Project, Thread, TranscriptEntry
+from memory.store import session_scope
+from tools import TOOLS, ToolContext
+from tools.projects import NoArgs, get_portfolio, project_view
+
+router = APIRouter(responses=ERRORS)
+Me = Annotated[Caller, Depends(caller)]
+W = Annotated[Web, Depends(web)]
+# Ids beyond a 32-bit integer would make PostgreSQL raise instead of finding nothing.
+ProjectId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if value is not None else ""
+
+
+def _not_found(what: str) -> HTTPException:
+    return HTTPException(404, f"no {what} of yours has that id")
+
+
+@router.get("/healthz", tags=["health"], responses={503: {}})
+def healthz(w: W) -> Response:
+    """Liveness and database reachability; needs no sign-in."""
+    try:
+        with w.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+# -- threads ------------------------------------------------------------------------------
+
+def owned_thread(s: Session, me: Caller, thread_id: str) -> Thread:
+    thread = s.get(Thread, thread_id) if THREAD_ID.match(thread_id) else None
+    if thread is None or thread.user_id != me.id:
+        raise _not_found("thread")
+    return thread
+
+
+@router.post("/api/threads", tags=["threads"], response_model=ThreadCreated)
+def create_thread(me: Me, w: W) -> ThreadCreated:
+    """Start a coaching thread."""
+    thread_id = uuid.uuid4().hex[:12]
+    with session_scope(w.engine) as s:
+        s.add(Thread(id=thread_id, user_id=me.id))
+    return ThreadCreated(thread_id=thread_id)
+
+
+@router.get("/api/threads", tags=["threads"], response_model=ThreadList)
+def list_threads(me: Me, w: W) -> dict[str, Any]:
+    """The caller's threads, most recently used first."""
+    with session_scope(w.engine) as s:
+        threads = s.exec(select(Thread).where(Thread.user_id == me.id)
+                         .order_by(col(Thread.updated_at).desc())).all()
+        titles = dict(s.exec(select(Project.id, Project.title)
+                             .where(Project.user_id == me.id)).all())
+    return {"threads": [
+        {"thread_id": t.id, "turns": t.turns, "project_id": t.project_id,
+         "project_title": titles.get(t.project_id), "created_at": _iso(t.created_at),
+         "updated_at": _iso(t.updated_at)} for t in threads]}
+
+
+@router.get("/api/threads/{thread_id}", tags=["threads"], response_model=Transcript)
+def get_thread(thread_id: str, me: Me, w: W) -> dict[str, Any]:
+    """The thread's transcript: every message of every turn, in Messages-API blocks."""
+    with session_scope(w.engine) as s:
+        thread = owned_thread(s, me, thread_id)
+        entries = s.exec(select(TranscriptEntry).where(TranscriptEntry.thread_id == thread.id)
+                         .order_by(col(TranscriptEntry.turn), col(TranscriptEntry.seq))).all()
+    return {"thread_id": thread.id, "turns": thread.turns, "project_id": thread.project_id,
+            "transcript": [{"turn": e.turn, "seq": e.seq, "role": e.role,
+                            "content": e.content, "created_at": _iso(e.created_at)}
+                           for e in entries]}
+
+
+@router.post("/api/threads/{thread_id}/messages", tags=["threads"], responses={
+    200: {"model": Turn, "content": {"text/event-stream": {"schema": {"type": "string"}}},
+          "description": "The turn; with `Accept: text/event-stream`, `text` events as the "
+                         "reply is written, then a `turn` event with the same object."}})
+async def send_message(thread_id: str, body: MessageIn, request: Request, me: Me,
+                       w: W) -> Response:
+    """Send the learner's message; the coach answers with one turn."""
+    def check() -> None:
+        with session_scope(w.engine) as s:
+            owned_thread(s, me, thread_id)
+
+    await run_in_threadpool(check)
+    run = turn_runner(w, me, thread_id, check_message(body.text))
+    if "text/event-stream" in request.headers.get("accept", ""):
+        return await stream_turn(run, w.turns)
+    result = await asyncio.get_running_loop().run_in_executor(w.turns, run, None)
+    return JSONResponse(result.as_json())
+
+
+# -- projects -----------------------------------------------------------------------------
+
+def owned_project(s: Session, me: Caller, project_id: int) -> Project:
+    project = s.get(Project, project_id)
+    if project is None or project.user_id != me.id:
+        raise _not_found("project")
+    return project
+
+
+@router.get("/api/projects", tags=["projects"])
+def list_projects(me: Me, w: W) -> dict[str, Any]:
+    """Every project with step and difficulty, and portfolio readiness (as `coach projects
+    list --json`)."""
+    return get_portfolio(ToolContext(w.engine, me.id), NoArgs())
+
+
+@router.get("/api/projects/{project_id}", tags=["projects"])
+def get_project(project_id: ProjectId, me: Me, w: W) -> dict[str, Any]:
+    """One project (as `coach projects show --json`), with its step guide, evidence and
+    every post-mortem version."""
+    with session_scope(w.engine) as s:
+        project = owned_project(s, me, project_id)
+        view = project_view(s, project)
+        versions = s.exec(select(PostmortemVersion)
+                          .where(PostmortemVersion.project_id == project.id)
+                          .order_by(col(PostmortemVersion.version))).all()
+    guide = GUIDES[project.step]
+    return {**view,
+            "guide": {"number": guide.number, "name": guide.name, "why": guide.why},
+            "postmortem_versions": [
+                {"version": v.version, "source": v.source, "words": v.words,
+                 "created_at": _iso(v.created_at), "failed": v.report.get("failed", []),
+                 "text": v.text} for v in versions]}
+
+
+@router.post("/api/projects/{project_id}/postmortem", tags=["projects"])
+def draft_postmortem(project_id: ProjectId, me: Me, w: W) -> dict[str, Any]:
+    """Draft the project's post-mortem from its evidence: a new numbered version."""
+    with session_scope(w.engine) as s:
+        owned_project(s, me, project_id)
+    result = TOOLS["draft_postmortem"](draft_context(w, me), {"project_id": project_id})
+    if not result.ok:
+        raise HTTPException(400, result.content.get("error", "drafting failed"))
+    return result.content

@@ -1,0 +1,107 @@
+"""The FastAPI application: built from settings, with no module-level state.
+
+`create_app(settings)` is what tests and a single process use; uvicorn's worker
+processes call `create_app_from_env()` (an import-string factory), which reads the
+settings `coach serve` put in the environment.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from opentelemetry import trace
+from sqlalchemy import Engine
+
+from agent.model import Model
+from agent.settings import Settings
+from agent.web.errors import install_handlers
+from agent.web.middleware import BodyLimit, SecurityHeaders
+from memory.checkpoints import open_checkpointer
+from memory.store import open_engine
+from telemetry.tracing import coach_provider, flush
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+# Request bodies above this are refused with 413 (a message itself is at most 32 KB).
+MAX_BODY_BYTES = 64 * 1024
+# Turns running at once in one worker; Claude turns mostly wait on the network.
+TURN_THREADS = 16
+# How long a web turn waits for another turn on the same thread before answering 409.
+LEASE_WAIT_S = 2.0
+
+ModelFactory = Callable[[], Model]
+
+
+@dataclass
+class Web:
+    """What every request of one worker process shares: connections, not user state."""
+
+    settings: Settings
+    engine: Engine
+    checkpointer: BaseCheckpointSaver
+    tracer_provider: trace.TracerProvider
+    model_factory: ModelFactory
+    turns: ThreadPoolExecutor
+
+
+def web(request: Request) -> Web:
+    """FastAPI dependency: the worker's shared resources."""
+    state: Web = request.app.state.web
+    return state
+
+
+def default_factory(settings: Settings) -> ModelFactory:
+    from agent.session import make_model
+
+    return lambda: make_model(settings.model)
+
+
+def create_app(settings: Settings, model_factory: ModelFactory | None = None) -> FastAPI:
+    factory = model_factory or default_factory(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        factory()  # a model that cannot be made (no API key) stops start-up with its reason
+        engine = open_engine(settings.database_url)
+        provider = coach_provider(engine)
+        try:
+            with open_checkpointer(settings.database_url) as saver, \
+                    ThreadPoolExecutor(TURN_THREADS, thread_name_prefix="turn") as pool:
+                app.state.web = Web(settings, engine, saver, provider, factory, pool)
+                yield
+        finally:
+            flush(provider)
+            engine.dispose()
+
+    app = FastAPIOffline(
+        title="portfolio-coach", version="0.1.0", lifespan=lifespan,
+        static_url="/docs-static",  # Swagger UI shipped with fastapi-offline: no CDN
+        description="Coaching sessions, portfolio, costs and traces of the signed-in "
+                    "learner. Authenticate with `Authorization: Bearer TOKEN` (from `coach "
+                    "users add NAME`) or the session cookie of the sign-in page.")
+    install_handlers(app)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)  # outermost: before anything reads
+
+    from agent.web import api, auth, dashboards, pages
+
+    app.include_router(api.router)
+    app.include_router(dashboards.router)
+    app.include_router(auth.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The import-string factory for `uvicorn --workers N` (settings from COACH_* vars)."""
+    return create_app(Settings.load())

@@ -1,0 +1,63 @@
+"""Errors as clear JSON: `{"detail": "one line"}`, never a 500 for bad input."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from agent.errors import CoachError, ThreadBusy
+from agent.model import ModelError
+from memory.accounts import AccountError
+from memory.store import StoreError
+
+log = logging.getLogger(__name__)
+
+
+class MessageRejected(CoachError):
+    """The learner's message itself is unusable (empty, too long): 422."""
+
+
+def status_for(exc: BaseException) -> int:
+    if isinstance(exc, ThreadBusy):
+        return 409
+    if isinstance(exc, MessageRejected):
+        return 422
+    if isinstance(exc, CoachError | AccountError):
+        return 400
+    if isinstance(exc, ModelError | StoreError):
+        return 503
+    return 500
+
+
+def detail_for(exc: BaseException) -> str:
+    if status_for(exc) == 500:
+        return "internal error: the server logged it"
+    return str(exc)
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "request"
+
+
+def _validation(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [f"{_where(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in exc.errors()]
+    return JSONResponse(status_code=422, content={
+        "detail": "invalid request: " + "; ".join(problems[:5]), "problems": problems})
+
+
+def _known(_request: Request, exc: Exception) -> JSONResponse:
+    status = status_for(exc)
+    if status == 500:
+        log.error("request failed", exc_info=exc)
+    return JSONResponse(status_code=status, content={"detail": detail_for(exc)})
+
+
+def install_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
+    for kind in (CoachError, AccountError, ModelError, StoreError, Exception):
+        app.add_exception_handler(kind, _known)

@@ -1,0 +1,148 @@
+// The chat page: threads, the conversation, the reply as it streams, and the current
+// step with what its gate still needs.
+"use strict";
+
+(() => {
+  const { api, json, events, el, money, num } = Coach;
+  const $ = (id) => document.getElementById(id);
+  let threadId = null;
+
+  function bubble(role, text) {
+    const node = el("li", { class: `msg ${role}` }, text);
+    $("messages").append(node);
+    node.scrollIntoView({ block: "end" });
+    return node;
+  }
+
+  function chips(toolCalls) {
+    if (!toolCalls || !toolCalls.length) return null;
+    return el("div", { class: "chips" }, toolCalls.map((call) =>
+      el("span", { class: "chip " + (call.ok === false ? "fail" : "ok") }, call.name)));
+  }
+
+  // The transcript keeps Messages-API blocks: show the text, and tool calls as chips.
+  function renderTranscript(entries) {
+    $("messages").replaceChildren();
+    for (const entry of entries) {
+      const texts = entry.content.filter((b) => b.type === "text").map((b) => b.text);
+      const calls = entry.content.filter((b) => b.type === "tool_use")
+        .map((b) => ({ name: b.name }));
+      if (!texts.length && !calls.length) continue;  // tool results: shown as chips instead
+      const node = bubble(entry.role === "user" ? "user" : entry.role, texts.join("\n\n"));
+      const row = chips(calls);
+      if (row) node.append(row);
+    }
+  }
+
+  async function refreshStep(projectId) {
+    if (!projectId) return;
+    const p = await json(`/api/projects/${projectId}`);
+    const gate = p.gate || { missing: [], warnings: [] };
+    $("step-info").replaceChildren(
+      el("div", { class: "step-number" }, p.step === "done" ? "✓" : `${p.guide.number}/6`),
+      el("p", {}, el("strong", {}, p.guide.name), ` (${p.step})`),
+      el("p", { class: "small" }, el("a", { href: "/portfolio" }, p.title),
+        ` · difficulty ${p.difficulty}`),
+      el("p", { class: "muted small" }, p.guide.why));
+    const items = gate.missing.map((m) => el("li", {}, m.message));
+    if (!items.length) {
+      items.push(el("li", { class: "muted" }, p.step === "done" ? "Nothing: this project is done."
+        : "Nothing: the gate passes. Say `next` to move on."));
+    }
+    for (const w of gate.warnings || []) items.push(el("li", { class: "muted" }, "⚠ " + w));
+    $("gate-missing").replaceChildren(...items);
+  }
+
+  function showTurn(turn) {
+    const u = turn.usage || {};
+    $("turn-meta").replaceChildren(
+      `turn ${turn.turn} · ${turn.model} · ${num(u.input_tokens)} in / ${num(u.output_tokens)} out`
+      + ` · ${money(turn.cost_usd)} · `,
+      turn.trace_id ? el("a", { href: `/traces?trace=${turn.trace_id}` }, "trace") : "no trace");
+  }
+
+  async function loadThreads(selected) {
+    const { threads } = await json("/api/threads");
+    const select = $("thread-select");
+    select.replaceChildren(...threads.map((t) => el("option", { value: t.thread_id },
+      `${t.project_title || "new thread"} · ${t.turns} turns · ${t.thread_id}`)));
+    threadId = selected || (threads[0] && threads[0].thread_id) || null;
+    if (threadId) select.value = threadId;
+    return threads;
+  }
+
+  async function openThread(id) {
+    threadId = id;
+    history.replaceState(null, "", `/?thread=${encodeURIComponent(id)}`);
+    const t = await json(`/api/threads/${encodeURIComponent(id)}`);
+    renderTranscript(t.transcript);
+    if (t.project_id) await refreshStep(t.project_id);
+    else $("gate-missing").replaceChildren();
+  }
+
+  async function newThread() {
+    const { thread_id } = await json("/api/threads", { method: "POST" });
+    await loadThreads(thread_id);
+    await openThread(thread_id);
+    return thread_id;
+  }
+
+  async function send(text) {
+    if (!threadId) await newThread();
+    bubble("user", text);
+    const reply = bubble("assistant streaming", "");
+    const res = await api(`/api/threads/${encodeURIComponent(threadId)}/messages`, {
+      method: "POST", body: { text }, accept: "text/event-stream",
+    });
+    if (!res.ok) {
+      const data = await res.json().catch(() => ({}));
+      reply.remove();
+      throw new Error(data.detail || `${res.status} ${res.statusText}`);
+    }
+    let turn = null;
+    for await (const { event, data } of events(res)) {
+      if (event === "text") reply.textContent += data.text;
+      else if (event === "turn") turn = data;
+      else if (event === "error") throw new Error(data.detail);
+    }
+    reply.classList.remove("streaming");
+    if (!turn) throw new Error("the reply stopped early; reload to see what was saved");
+    reply.textContent = turn.reply;  // the final text is the one the transcript keeps
+    const row = chips(turn.tool_calls);
+    if (row) reply.append(row);
+    if (turn.error) bubble("error", turn.error);
+    showTurn(turn);
+    await refreshStep(turn.project_id);
+  }
+
+  document.addEventListener("DOMContentLoaded", async () => {
+    const wanted = new URLSearchParams(location.search).get("thread");
+    try {
+      await loadThreads(wanted);
+      if (threadId) await openThread(threadId);
+    } catch (err) { Coach.showError("chat-error", err); }
+    $("thread-select").addEventListener("change", (e) => openThread(e.target.value)
+      .catch((err) => Coach.showError("chat-error", err)));
+    $("new-thread").addEventListener("click", () => newThread()
+      .catch((err) => Coach.showError("chat-error", err)));
+    $("message").addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) $("composer").requestSubmit();
+    });
+    $("composer").addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const text = $("message").value.trim();
+      if (!text) return;
+      $("send").disabled = true;
+      Coach.showError("chat-error", null);
+      try {
+        await send(text);
+        $("message").value = "";
+      } catch (err) {
+        Coach.showError("chat-error", err);
+      } finally {
+        $("send").disabled = false;
+        document.querySelectorAll(".msg.streaming").forEach((n) => n.classList.remove("streaming"));
+      }
+    });
+  });
+})();

@@ -1,0 +1,122 @@
+"""Running a learner's turn for the web: a Coach per request, off the event loop.
+
+A Coach is cheap to build (a few ms) and holds no state between turns that the
+database does not, so each request builds its own for the signed-in learner; the
+engine, checkpointer and tracer provider are the worker's, shared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor
+from typing import Any
+
+from fastapi.responses import StreamingResponse
+
+from agent.drafting import ClaudeDrafter
+from agent.errors import CoachError
+from agent.session import Coach, TurnResult, validate_message
+from agent.web.app import LEASE_WAIT_S, Web
+from agent.web.errors import MessageRejected, detail_for, status_for
+from memory.accounts import Caller
+from telemetry.budget import Budget
+from telemetry.ledger import MeteredModel
+from telemetry.pricing import price_table
+from tools import ToolContext
+
+log = logging.getLogger(__name__)
+TurnRun = Callable[[Callable[[str], None] | None], TurnResult]
+
+
+def check_message(text: str) -> str:
+    """The coach's own checks (empty, too long), as a 422 before any work starts."""
+    try:
+        return validate_message(text)
+    except CoachError as exc:
+        raise MessageRejected(str(exc)) from exc
+
+
+def make_coach(w: Web, me: Caller) -> Coach:
+    s = w.settings
+    return Coach(w.engine, w.checkpointer, user=me.name, model=w.model_factory(),
+                 allow_private_urls=s.allow_private_urls, budget_usd=s.budget_usd,
+                 user_prices=s.home / "prices.json", lease_wait=LEASE_WAIT_S,
+                 tracer_provider=w.tracer_provider)
+
+
+def turn_runner(w: Web, me: Caller, thread_id: str, text: str) -> TurnRun:
+    def run(on_text: Callable[[str], None] | None) -> TurnResult:
+        return make_coach(w, me).turn(thread_id, text, on_text=on_text)
+    return run
+
+
+def draft_context(w: Web, me: Caller) -> ToolContext:
+    """What the draft_postmortem tool needs: Claude drafts when Claude coaches (metered,
+    and under the learner's daily budget), the offline drafter otherwise."""
+    prices = price_table(w.settings.home / "prices.json")
+    model = w.model_factory()
+    drafter = None
+    if model.provider != "offline":
+        limit = w.settings.budget_usd
+        budget = Budget(limit, w.engine, me.id, prices) if limit is not None else None
+        drafter = ClaudeDrafter(MeteredModel(model, w.engine, prices, budget=budget), me.id)
+    return ToolContext(w.engine, me.id, prices=prices, drafter=drafter)
+
+
+def sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n".encode()
+
+
+async def stream_turn(run: TurnRun, pool: Executor) -> StreamingResponse:
+    """The reply as server-sent events: `text` events as it is written, then one `turn`
+    event with the turn object. The turn runs in a worker thread and feeds a queue;
+    an error before any output (a busy thread) is raised here, so it gets its 4xx."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+
+    def emit(kind: str, value: Any) -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
+
+    def work() -> None:
+        streamed = False
+
+        def on_text(piece: str) -> None:
+            nonlocal streamed
+            streamed = True
+            emit("text", piece)
+
+        try:
+            result = run(on_text)
+        except Exception as exc:  # handed to the response: a 4xx, or an `error` event
+            emit("error", exc)
+            return
+        if not streamed:  # the offline coach answers at once: its reply is one event
+            emit("text", result.reply)
+        emit("turn", result)
+
+    # The turn finishes and is recorded even if the browser goes away mid-stream.
+    loop.run_in_executor(pool, work)
+    first = await queue.get()
+    if first[0] == "error":
+        raise first[1]
+
+    async def events() -> AsyncIterator[bytes]:
+        kind, value = first
+        while True:
+            if kind == "text":
+                yield sse("text", {"text": value})
+            elif kind == "turn":
+                yield sse("turn", value.as_json())
+                return
+            else:
+                if status_for(value) == 500:
+                    log.error("turn failed mid-stream", exc_info=value)
+                yield sse("error", {"detail": detail_for(value), "status": status_for(value)})
+                return
+            kind, value = await queue.get()
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
