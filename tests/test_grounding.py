@@ -142,7 +142,8 @@ def test_supported_dates_urls_and_models_pass() -> None:
 def test_a_year_in_the_evidence_does_not_support_another_month() -> None:
     # 2026 appears in the bundle (2026-11-27), March 2026 does not.
     [found] = unsupported("It went live in March 2026.")
-    assert found == {"kind": "date", "item": "March 2026", "sentence": "It went live in March 2026."}
+    assert found == {"kind": "date", "item": "March 2026",
+                     "sentence": "It went live in March 2026."}
     assert unsupported("It went live in November 2026.") == []
 
 

@@ -31,6 +31,7 @@ Me = Annotated[Caller, Depends(caller)]
 W = Annotated[Web, Depends(web)]
 # Ids beyond a 32-bit integer would make PostgreSQL raise instead of finding nothing.
 ProjectId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+ThreadId = Annotated[str, Path(pattern=THREAD_ID.pattern)]
 
 
 def _iso(value: Any) -> str:
@@ -85,7 +86,7 @@ def list_threads(me: Me, w: W) -> dict[str, Any]:
 
 
 @router.get("/api/threads/{thread_id}", tags=["threads"], response_model=Transcript)
-def get_thread(thread_id: str, me: Me, w: W) -> dict[str, Any]:
+def get_thread(thread_id: ThreadId, me: Me, w: W) -> dict[str, Any]:
     """The thread's transcript: every message of every turn, in Messages-API blocks."""
     with session_scope(w.engine) as s:
         thread = owned_thread(s, me, thread_id)
@@ -101,7 +102,7 @@ def get_thread(thread_id: str, me: Me, w: W) -> dict[str, Any]:
     200: {"model": Turn, "content": {"text/event-stream": {"schema": {"type": "string"}}},
           "description": "The turn; with `Accept: text/event-stream`, `text` events as the "
                          "reply is written, then a `turn` event with the same object."}})
-async def send_message(thread_id: str, body: MessageIn, request: Request, me: Me,
+async def send_message(thread_id: ThreadId, body: MessageIn, request: Request, me: Me,
                        w: W) -> Response:
     """Send the learner's message; the coach answers with one turn."""
     def check() -> None:

@@ -92,8 +92,10 @@ class SecurityHeaders:
                 headers = list(message.get("headers", []))
                 headers += [(b"x-content-type-options", b"nosniff"),
                             (b"x-frame-options", b"DENY"),
-                            # Keeps a sign-in code in the address bar out of Referer headers.
-                            (b"referrer-policy", b"no-referrer")]
+                            # Keeps a sign-in code in the address bar out of other sites'
+                            # Referer headers; "no-referrer" would make the browser send
+                            # `Origin: null` on our own form posts.
+                            (b"referrer-policy", b"same-origin")]
                 if not docs:
                     headers.append((b"content-security-policy", CSP.encode()))
                 message = {**message, "headers": headers}

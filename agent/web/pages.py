@@ -52,3 +52,8 @@ def costs_page(request: Request, w: Annotated[Web, Depends(web)]) -> Response:
 @router.get("/traces")
 def traces_page(request: Request, w: Annotated[Web, Depends(web)]) -> Response:
     return _show("/traces", request, w)
+
+
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    return Response(status_code=204)  # no icon, and no 404 in the browser console

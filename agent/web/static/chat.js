@@ -113,6 +113,7 @@
     if (turn.error) bubble("error", turn.error);
     showTurn(turn);
     await refreshStep(turn.project_id);
+    await loadThreads(threadId);  // its title and turn count changed
   }
 
   document.addEventListener("DOMContentLoaded", async () => {
