@@ -33,7 +33,7 @@ class ClaudeDrafter:
         project = bundle["project"]
         response = self.model.complete(ModelRequest(
             system=SYSTEM, messages=messages, tools=[], max_tokens=self.max_tokens,
-            context={"project": None},
+            context={},
             metadata={"user_id": self.user_id, "project_id": project["id"],
                       "step": project["step"], "purpose": "postmortem"}))
         return response.text()

@@ -104,6 +104,8 @@ def coach_serve(db: str, workers: int, home: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(60)
+        if os.environ.get("LOAD_KEEP_LOG"):
+            (Path(os.environ["LOAD_KEEP_LOG"]) / "serve.log").write_text((home.parent / "serve.log").read_text())
 
 
 def coach_learner(base: str, learner: Learner, turns: int) -> None:
@@ -218,7 +220,8 @@ def main() -> None:
         "",
     ]
     for r in results:
-        lines += [f"- {r['name']}: {p}" for p in (r["problems"] + r["errors"])[:10]]
+        errors = [f"{count}× {e}" for e, count in Counter(r["errors"]).most_common(3)]
+        lines += [f"- {r['name']}: {p}" for p in r["problems"][:5] + errors]
     report = "\n".join(lines).rstrip() + "\n"
     print(report)
     if not args.no_write:

@@ -53,5 +53,11 @@ def open_checkpointer(url: str) -> Iterator[BaseCheckpointSaver]:
         return
     conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
     with PostgresSaver.from_conn_string(conninfo) as pg_saver:
-        pg_saver.setup()
+        # LangGraph's checkpoint migrations are not safe to race: processes starting at
+        # once (`coach serve --workers N` on a fresh database) take turns.
+        pg_saver.conn.execute("SELECT pg_advisory_lock(7400102)")
+        try:
+            pg_saver.setup()
+        finally:
+            pg_saver.conn.execute("SELECT pg_advisory_unlock(7400102)")
         yield pg_saver

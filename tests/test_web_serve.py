@@ -8,6 +8,7 @@ import json
 import re
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -127,3 +128,21 @@ def test_several_workers_serve_one_cohort(tmp_path: Path, pg_url: str) -> None:
 
         with ThreadPoolExecutor(3) as pool:
             assert list(pool.map(learner, tokens)) == [[1, 2, 3, 4]] * 3
+
+
+@pytest.mark.postgres
+def test_workers_starting_at_once_set_up_checkpoints_once(pg_url: str) -> None:
+    """`coach serve --workers N` on a fresh database: every worker opens the checkpointer
+    at the same moment, and LangGraph's own migrations must not race."""
+    from memory.checkpoints import open_checkpointer
+
+    starters = 6
+    barrier = threading.Barrier(starters)
+
+    def start(_: int) -> bool:
+        barrier.wait()
+        with open_checkpointer(pg_url):
+            return True
+
+    with ThreadPoolExecutor(starters) as pool:
+        assert list(pool.map(start, range(starters))) == [True] * starters

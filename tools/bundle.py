@@ -6,6 +6,7 @@ compares a text against.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlmodel import Session, select
@@ -15,12 +16,14 @@ from memory.models import (
     Lesson,
     Project,
     ProjectUsage,
+    StepTransition,
     Thread,
     TranscriptEntry,
 )
 
 LESSON_WORDS = ("worked", "didn't", "did not", "tradeoff", "trade-off", "decided", "decision",
                 "learned", "surprised", "failed", "slow", "cost")
+LABEL = re.compile(r"(?:^|\s)[A-Z][A-Za-z' -]{1,24}:\s")
 EXCERPTS = 8
 EXCERPT_CHARS = 300
 
@@ -38,20 +41,29 @@ def _latest(evidence: list[Evidence], kind: str) -> dict[str, Any] | None:
 
 
 def _excerpts(session: Session, project: Project) -> list[str]:
-    """Learner messages from this project's threads that read like lessons."""
-    threads = [t.id for t in session.exec(
-        select(Thread).where(Thread.project_id == project.id)).all()]
+    """Learner messages that read like lessons, from the threads that coached this project
+    (a thread moves on to the next project, so only messages before this one was done)."""
+    transitions = session.exec(select(StepTransition)
+                               .where(StepTransition.project_id == project.id)).all()
+    threads = {t.thread_id for t in transitions if t.thread_id} | {t.id for t in session.exec(
+        select(Thread).where(Thread.project_id == project.id)).all()}
     if not threads:
         return []
-    rows = session.exec(select(TranscriptEntry)
-                        .where(TranscriptEntry.thread_id.in_(threads),  # type: ignore[attr-defined]
-                               TranscriptEntry.role == "user")
+    query = select(TranscriptEntry).where(
+        TranscriptEntry.thread_id.in_(threads),  # type: ignore[attr-defined]
+        TranscriptEntry.role == "user")
+    done = [t.at for t in transitions if t.to_step == "done"]
+    if done:
+        query = query.where(TranscriptEntry.created_at <= max(done))
+    rows = session.exec(query
                         .order_by(TranscriptEntry.id.desc()).limit(200)).all()  # type: ignore[union-attr]
     out: list[str] = []
     for row in rows:
         text = " ".join(b.get("text", "") for b in row.content if b.get("type") == "text")
-        if text and any(w in text.lower() for w in LESSON_WORDS) and \
-                not text.lower().startswith(("post-mortem:", "postmortem:")):
+        # Labelled answers are already in the structured fields; keep free-form notes.
+        labelled = len(LABEL.findall(text)) >= 2 or text.lower().startswith(
+            ("post-mortem:", "postmortem:"))
+        if text and not labelled and any(w in text.lower() for w in LESSON_WORDS):
             out.append(" ".join(text.split())[:EXCERPT_CHARS])
         if len(out) >= EXCERPTS:
             break

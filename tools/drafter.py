@@ -180,18 +180,46 @@ def lessons(b: dict[str, Any], kind: str, lead: str, empty: str) -> str:
     if not items:
         return _todo(empty)
     paragraphs = [lead]
-    for item in items:
-        paragraphs.append(f"{_quote(item)}. Looking back, this mattered because it changed how "
-                          "I spent the next week of work, and it is the kind of thing I now "
-                          "check for at the start of a project instead of discovering at the "
-                          "end.")
+    # The learner's words are the facts; why each one mattered is theirs to say, so each
+    # gets a prompt rather than an invented consequence.
+    for i, item in enumerate(items):
+        follow = REFLECTIONS[(i + len(kind)) % len(REFLECTIONS)]
+        paragraphs.append(f"{_quote(item)}. {follow} " + _todo(f"what this {KIND_WORDS[kind]} "
+                                                                 "changed in practice"))
     return "\n\n".join(paragraphs)
+
+
+KIND_WORDS = {"worked": "success", "didnt_work": "failure", "tradeoff": "tradeoff",
+              "decision": "decision"}
+REFLECTIONS = (
+    "I noted it when it happened, which is why it is here in my own words.",
+    "It is the kind of lesson that is easy to forget once the code works, so I wrote it "
+    "down at the time.",
+    "A reader should weigh it against the evidence above rather than take it on trust.",
+)
+
+
+def voices(b: dict[str, Any]) -> str:
+    """What the learner said along the way, and the facts they confirmed."""
+    parts = []
+    excerpts = b.get("transcript_excerpts") or []
+    if excerpts:
+        parts.append("Notes I sent to my coach while building, verbatim: "
+                      + " ".join(_quote(e) + "." for e in excerpts))
+    confirmed = b.get("confirmed") or []
+    if confirmed:
+        parts.append("Facts I confirmed for this write-up: " + _join(confirmed) + ".")
+    for other in b.get("other") or []:
+        parts.append("Other evidence I recorded: " + ", ".join(
+            f"{k}: {v}" for k, v in other.items()) + ".")
+    return " ".join(parts)
 
 
 def next_steps(b: dict[str, Any]) -> str:
     caps = b["project"]["capabilities"]
     base = (f"This project exercised {_join([c.replace('_', ' ') for c in caps])}. "
             if caps else "")
+    base = (voices(b) + "\n\n" + base) if voices(b) else base
     return base + ("The next project should be harder on purpose: more capabilities, a "
                    "sharper success criterion and an eval set written before the code. "
                    + _todo("what you would build next and which new capability it adds"))
