@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agent.model import Model, ModelRequest
+from agent.model import Model, ModelError, ModelRequest
+from tools.base import ToolError
 from tools.drafter import SECTIONS
 from tools.grounding import grounding_report
 
@@ -45,6 +46,12 @@ class ClaudeDrafter:
         messages: list[dict[str, Any]] = [{"role": "user", "content": [{
             "type": "text",
             "text": f"<evidence>\n{evidence}\n</evidence>\n\nDraft the post-mortem."}]}]
+        try:
+            return self._draft(messages, bundle)
+        except ModelError as exc:  # the tool reports it to the learner as a tool error
+            raise ToolError(f"the draft could not be written: {exc}") from exc
+
+    def _draft(self, messages: list[dict[str, Any]], bundle: dict[str, Any]) -> str:
         draft = self._call(messages, bundle)
         report = grounding_report(draft, bundle)
         if report["grounded"]:

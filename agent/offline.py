@@ -144,37 +144,7 @@ class OfflineCoach:
         a, pid, step = reading.answers, project["id"], project["step"]
         if step == "repeat" and "title" in a:
             return self.next_project(a, pid)
-        calls: list[tuple[str, dict[str, Any]]] = []
-        fields: dict[str, Any] = {k: a[k] for k in (*PROJECT_FIELDS, "repo", "usage_note")
-                                  if k in a}
-        if "mvp_scope" in a:
-            fields["mvp_scope"] = split_list(a["mvp_scope"])
-        if "capabilities" in a:
-            fields["capabilities"] = split_list(a["capabilities"])
-        if fields:
-            calls.append(("update_project", {"project_id": pid, **fields}))
-        if "repo" in a and "://" not in a["repo"] and step in ("build", "harden"):
-            calls.append(("audit_repository", {"project_id": pid, "path": a["repo"]}))
-        if "audit" in a:
-            calls.append(("audit_repository", {"project_id": pid, "path": a["audit"]}))
-        if "url" in a:
-            calls.append(("check_deployment",
-                          {"project_id": pid, "url": first_url(a["url"]) or a["url"]}))
-        evidence = {"evals": parse_evals, "ci_gate": parse_ci, "observability": parse_tracing,
-                    "cost_tracking": parse_cost}
-        for kind, parse in evidence.items():
-            if kind in a:
-                calls.append(("record_evidence",
-                              {"project_id": pid, "kind": kind, "details": parse(a[kind])}))
-        for kind in LESSON_KINDS:
-            for lesson in filter(None, a.get(kind, "").split("\n")):
-                calls.append(("record_lesson", {"project_id": pid, "kind": kind,
-                                                 "text": lesson.strip()}))
-        if "confirm" in a:
-            calls.append(("record_evidence", {"project_id": pid, "kind": "other",
-                                              "details": {"confirmed": a["confirm"]}}))
-        if "postmortem" in a:
-            calls.append(("submit_postmortem", {"project_id": pid, "text": a["postmortem"]}))
+        calls = fact_calls(a, pid, step) + evidence_calls(a, pid)
         allowed = step_tools(step)
         now = [c for c in calls if c[0] in allowed]
         if calls and not now:
@@ -189,6 +159,54 @@ class OfflineCoach:
         args: dict[str, Any] = {k: a[k] for k in PROJECT_FIELDS if k in a}
         args["capabilities"] = split_list(a["capabilities"])
         return [("start_next_project", {"from_project_id": pid, **args})]
+
+
+Call = tuple[str, dict[str, Any]]
+
+
+def fact_calls(a: dict[str, str], pid: int, step: str) -> list[Call]:
+    """Facts about the project itself: its fields, its repository."""
+    calls: list[Call] = []
+    fields: dict[str, Any] = {k: a[k] for k in (*PROJECT_FIELDS, "usage_note") if k in a}
+    for key in ("mvp_scope", "capabilities"):
+        if key in a:
+            fields[key] = split_list(a[key])
+    if fields:
+        calls.append(("update_project", {"project_id": pid, **fields}))
+    if "repo" in a:
+        # On its own, so that a repository the gate refuses loses none of the other facts.
+        calls.append(("update_project", {"project_id": pid, "repo": a["repo"]}))
+        if "://" not in a["repo"] and step in ("build", "harden"):
+            calls.append(("audit_repository", {"project_id": pid, "path": a["repo"]}))
+    if "audit" in a:
+        calls.append(("audit_repository", {"project_id": pid, "path": a["audit"]}))
+    return calls
+
+
+EVIDENCE_PARSERS = {"evals": parse_evals, "ci_gate": parse_ci,
+                    "observability": parse_tracing, "cost_tracking": parse_cost}
+
+
+def evidence_calls(a: dict[str, str], pid: int) -> list[Call]:
+    """Evidence, lessons, confirmations and the post-mortem."""
+    calls: list[Call] = []
+    if "url" in a:
+        calls.append(("check_deployment",
+                      {"project_id": pid, "url": first_url(a["url"]) or a["url"]}))
+    for kind, parse in EVIDENCE_PARSERS.items():
+        if kind in a:
+            calls.append(("record_evidence",
+                          {"project_id": pid, "kind": kind, "details": parse(a[kind])}))
+    for kind in LESSON_KINDS:
+        for lesson in filter(None, a.get(kind, "").split("\n")):
+            calls.append(("record_lesson", {"project_id": pid, "kind": kind,
+                                             "text": lesson.strip()}))
+    if "confirm" in a:
+        calls.append(("record_evidence", {"project_id": pid, "kind": "other",
+                                          "details": {"confirmed": a["confirm"]}}))
+    if "postmortem" in a:
+        calls.append(("submit_postmortem", {"project_id": pid, "text": a["postmortem"]}))
+    return calls
 
 
 def plain_answer(text: str, ctx: dict[str, Any]) -> Reading:

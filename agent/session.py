@@ -123,7 +123,7 @@ class Coach:
                  budget_usd: Decimal | None = None, user_prices: Path | None = None,
                  lease_wait: float = 0.0,
                  meter_provider: metrics.MeterProvider | None = None,
-                 capture_content: bool | None = None):
+                 capture_content: bool | None = None, allow_local_paths: bool = True):
         self.engine = engine
         self.checkpointer = checkpointer
         self.user = user
@@ -137,6 +137,7 @@ class Coach:
         self._tool_context = tool_context
         self.owner = uuid.uuid4().hex
         self.lease_wait = lease_wait
+        self.allow_local_paths = allow_local_paths
         # Telemetry wraps the model, the tool runner and the nodes here, once.
         self.tracer_provider = tracer_provider or coach_provider(engine)
         self.meter_provider = meter_provider or default_meter_provider()
@@ -227,13 +228,15 @@ class Coach:
 
     # -- turns ------------------------------------------------------------------------
 
-    def runtime(self, thread_id: str, on_text: Callable[[str], None] | None) -> CoachRuntime:
+    def runtime(self, thread_id: str, on_text: Callable[[str], None] | None,
+                text: str | None = None) -> CoachRuntime:
         if self._tool_context:
             ctx = self._tool_context(self.user_id, thread_id)
         else:
             ctx = ToolContext(self.engine, self.user_id, thread_id,
                               allow_private_urls=self.allow_private_urls, prices=self.prices,
-                              drafter=self._drafter)
+                              drafter=self._drafter, allow_local_paths=self.allow_local_paths)
+        ctx.learner_message = text
         return CoachRuntime(engine=self.engine, user_id=self.user_id, model=self._traced_model,
                             thread_id=thread_id, tool_context=ctx, on_text=on_text,
                             run_tool=self._tool_tracer.run)
@@ -265,7 +268,7 @@ class Coach:
             error: str | None = None
             try:
                 state = self.graph.invoke({"incoming": text}, config,  # type: ignore[call-overload]
-                                          context=self.runtime(thread_id, on_text),
+                                          context=self.runtime(thread_id, on_text, text),
                                           durability="exit")
                 new = state["messages"][state["turn_start"]:]
                 reply = text_of(state["messages"][-1])

@@ -188,7 +188,10 @@ def gate_attributes(content: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"coach.gate.decision": "advanced" if content.get("ok") else "blocked"}
     if content.get("step"):
         out["coach.gate.step"] = str(content["step"])
-    missing = [str(m) for m in content.get("missing") or []]
+    # Only which requirements are missing: their messages quote learner URLs and paths,
+    # which are content and stay out of spans unless content capture is on.
+    gate = content.get("gate") or {}
+    missing = [str(m.get("field")) for m in gate.get("missing") or [] if isinstance(m, dict)]
     if missing:
         out["coach.gate.missing"] = missing
     return out

@@ -522,6 +522,12 @@ def test_an_invented_url_passes_once_the_learner_confirms_it(ctx: ToolContext, r
 
 def test_confirming_something_else_keeps_the_gate_closed(ctx: ToolContext, rich: Rich) -> None:
     submit_with_invented_url(ctx, rich.pid)
+    # A confirmation that is not in the learner's own message (here: none) is refused...
+    denied = TOOLS["record_evidence"](ctx, {"project_id": rich.pid, "kind": "other",
+                                            "details": {"confirmed": INVENTED_URL}})
+    assert not denied.ok and "only the learner" in denied.content["error"]
+    # ...and one the learner did say, about something else, does not open the gate.
+    ctx.learner_message = "Confirm: https://blog.example.org/other"
     call(ctx, "record_evidence", {"project_id": rich.pid, "kind": "other",
                                   "details": {"confirmed": "https://blog.example.org/other"}})
     refused = call(ctx, "advance_step", {"project_id": rich.pid}).content

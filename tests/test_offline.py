@@ -433,7 +433,8 @@ def test_a_learner_walks_all_six_steps(me: Session, repo: Path, app_url: str) ->
 
     build = me.say(f"Repo: {repo} MVP: summarise a note; flag vitals; copy as text "
                    "Usage: ran it on twelve notes from my old ward")
-    assert names(build) == ["update_project", "audit_repository", "advance_step"]
+    assert names(build) == ["update_project", "update_project", "audit_repository",
+                            "advance_step"]
     assert build.step == "deploy"
     project = me.project(build.project_id)
     assert project.repo == str(repo)

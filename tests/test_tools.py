@@ -334,7 +334,7 @@ def test_update_project_refuses_local_dir_that_is_not_git(ctx: ToolContext,
     pid = new_project(ctx)
     result = call(ctx, "update_project", {"project_id": pid, "repo": str(tmp_path)})
     assert not result.ok
-    assert "not a git checkout" in " ".join(result.content["problems"])
+    assert "not a git checkout" in result.content["error"]
 
 
 # ---------------------------------------------------------------- another learner's project

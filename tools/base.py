@@ -36,6 +36,11 @@ class ToolContext:
     extra_allowed_networks: Sequence[IPv4Network | IPv6Network] = ()
     # The deployment check's per-request timeout (seconds); tests shorten it.
     fetch_timeout: float = 10.0
+    # Whether tools may read this machine's folders (a repo path, an audit). A server
+    # shared by learners says no: a path there would point at the server's own disk.
+    allow_local_paths: bool = True
+    # The learner's message of the current turn: a `confirmed` fact must come from it.
+    learner_message: str | None = None
     # The coach's price table (with the learner's own price file), for project usage.
     prices: PriceTable | None = None
     # Writes a post-mortem from an evidence bundle; the offline drafter when None.

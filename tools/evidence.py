@@ -79,7 +79,12 @@ class RecordEvidenceArgs(Args):
 
 def record_evidence(ctx: ToolContext, args: RecordEvidenceArgs) -> dict[str, Any]:
     """Record evidence the learner reports for step 4 (harden): evals, a CI gate that blocks
-    regressions, observability (tracing tool and a trace or dashboard link), cost tracking."""
+    regressions, observability (tracing tool and a trace or dashboard link), cost tracking.
+    A fact the learner confirms for the post-mortem is kind 'other' with details.confirmed."""
+    confirmed = args.details.get("confirmed")
+    if confirmed is not None and not _learner_said(ctx, str(confirmed)):
+        # Confirmation lets a figure past the grounding check: only the learner may give it.
+        raise ToolError("only the learner can confirm a fact, in their own words in this turn")
     with session_scope(ctx.engine) as s:
         own_project(s, ctx, args.project_id)
         ev = Evidence(project_id=args.project_id, kind=args.kind, details=args.details)
@@ -87,6 +92,11 @@ def record_evidence(ctx: ToolContext, args: RecordEvidenceArgs) -> dict[str, Any
         s.flush()
         return {"project_id": args.project_id, "evidence_id": ev.id, "kind": ev.kind,
                 "details": ev.details}
+
+
+def _learner_said(ctx: ToolContext, text: str) -> bool:
+    said = " ".join((ctx.learner_message or "").split()).lower()
+    return bool(text.strip()) and " ".join(text.split()).lower() in said
 
 
 class RecordLessonArgs(Args):
@@ -115,6 +125,8 @@ class AuditArgs(Args):
 def audit_repository_tool(ctx: ToolContext, args: AuditArgs) -> dict[str, Any]:
     """Inspect the learner's local git checkout: commit history, tests and evals, CI
     configuration, tracing and cost-tracking code. The findings are stored as evidence."""
+    if not ctx.allow_local_paths:
+        raise ToolError("this coach runs on a server and cannot audit local folders")
     with session_scope(ctx.engine) as s:
         own_project(s, ctx, args.project_id)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -128,6 +129,16 @@ def problem_gate(rec: ProjectRecord) -> GateResult:
     return GateResult("problem", missing)
 
 
+def is_local_repo(repo: str) -> bool:
+    repo = repo.strip()
+    return "://" not in repo and not (repo.startswith("git@") and ":" in repo)
+
+
+def local_repo_path(repo: str) -> str:
+    """A local checkout's absolute path, so that it means the same from any directory."""
+    return str(Path(repo.strip()).expanduser().resolve())
+
+
 def repo_problem(repo: str) -> str | None:
     """Why `repo` is not acceptable evidence of a build, or None if it is."""
     repo = repo.strip()
@@ -138,9 +149,9 @@ def repo_problem(repo: str) -> str | None:
         if parsed.scheme in ("http", "https", "ssh", "git") and parsed.netloc:
             return None
         return f"a repository URL with a host (got {repo!r})"
-    if repo.startswith("git@") and ":" in repo:
+    if not is_local_repo(repo):
         return None
-    commits = git_commit_count(repo)
+    commits = git_commit_count(local_repo_path(repo))
     if commits is None:
         return f"a repository: {repo} is not a git checkout"
     if commits == 0:

@@ -16,6 +16,8 @@ from tools.gates import (
     MAX_MVP_FEATURES,
     check_gate,
     difficulty,
+    is_local_repo,
+    local_repo_path,
     next_step,
     repo_problem,
 )
@@ -124,10 +126,8 @@ class UpdateProjectArgs(ProjectFields):
     @field_validator("repo")
     @classmethod
     def _repo(cls, value: str | None) -> str | None:
-        if value is not None:
-            problem = repo_problem(value)
-            if problem:
-                raise ValueError(f"needs {problem}")
+        if value is not None and not value.strip():
+            raise ValueError("give a repository URL or a local git checkout path")
         return value
 
     @field_validator("mvp_scope")
@@ -140,10 +140,25 @@ class UpdateProjectArgs(ProjectFields):
         return value
 
 
+def checked_repo(ctx: ToolContext, repo: str) -> str:
+    """A repository the build gate can accept, as it will be stored."""
+    if is_local_repo(repo):
+        if not ctx.allow_local_paths:
+            raise ToolError("this coach runs on a server and cannot look at local folders: "
+                            "give the repository's URL")
+        repo = local_repo_path(repo)
+    problem = repo_problem(repo)
+    if problem:
+        raise ToolError(f"repo needs {problem}")
+    return repo
+
+
 def update_project(ctx: ToolContext, args: UpdateProjectArgs) -> dict[str, Any]:
     """Change facts of a project: title, problem, audience, personal_context, success_criteria,
     repo (URL or local git path), mvp_scope (1-3 features), usage_note (from a real run),
     capabilities. Returns the updated project and what its current gate still needs."""
+    if args.repo is not None:
+        args.repo = checked_repo(ctx, args.repo)
     with session_scope(ctx.engine) as s:
         project = own_project(s, ctx, args.project_id)
         changed = _apply(project, args)

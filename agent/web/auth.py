@@ -10,6 +10,7 @@ server's origin. Bearer requests carry no ambient credential, so they need neith
 from __future__ import annotations
 
 import hmac
+import re
 from typing import Annotated
 from urllib.parse import parse_qs, urlsplit
 
@@ -33,6 +34,7 @@ SESSION_COOKIE = "coach_session"
 CSRF_COOKIE = "coach_csrf"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+LOCAL_PATH = re.compile(r"/[A-Za-z0-9/_.~?=&%+-]*")
 router = APIRouter(include_in_schema=False)
 
 
@@ -78,8 +80,9 @@ def page_caller(request: Request, w: Web) -> Caller | None:
 
 
 def _local_path(value: str | None) -> str:
-    # Only paths on this server: `next=//evil.example` must not become an open redirect.
-    if value and value.startswith("/") and not value.startswith(("//", "/\\")):
+    # Only plain paths on this server: `next=//evil.example` (or `/\tevil`, which browsers
+    # read as `//evil`) must not become an open redirect.
+    if value and LOCAL_PATH.fullmatch(value) and not value.startswith("//"):
         return value
     return "/"
 

@@ -56,11 +56,11 @@
   }
 
   async function show(traceId) {
-    history.replaceState(null, "", `/traces?trace=${traceId}`);
+    history.replaceState(null, "", `/traces?trace=${encodeURIComponent(traceId)}`);
     document.querySelectorAll("#trace-list tr.selected").forEach((r) => r.classList.remove("selected"));
-    const row = document.querySelector(`#trace-list tr[data-trace="${traceId}"]`);
+    const row = document.querySelector(`#trace-list tr[data-trace="${CSS.escape(traceId)}"]`);
     if (row) row.classList.add("selected");
-    const t = await json(`/api/traces/${traceId}`);
+    const t = await json(`/api/traces/${encodeURIComponent(traceId)}`);
     const start = Math.min(...t.spans.map((s) => Date.parse(s.start_time)));
     const end = Math.max(...t.spans.map((s) => Date.parse(s.start_time) + s.duration_ms));
     const total = Math.max(end - start, 0.001), depth = depths(t.spans);
