@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo serve test lint bench bench-load clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(BIN)/coach demo
+
+serve: $(STAMP)
+	$(BIN)/coach serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -24,6 +27,9 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/turns.py
+
+bench-load: $(STAMP)
+	$(BIN)/python bench/load.py
 
 clean:
 	rm -rf $(VENV)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from opentelemetry import metrics, trace
 from sqlalchemy import Engine, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from agent.context import CoachRuntime
@@ -100,6 +102,8 @@ def make_model(name: str) -> Model:
 def validate_message(text: str) -> str:
     if not text or not text.strip():
         raise CoachError("empty message: say something, or `help`")
+    if any(ord(c) < 32 and c not in "\n\r\t" for c in text):
+        raise CoachError("message contains control characters; send plain text")
     size = len(text.encode("utf-8"))
     if size > MAX_MESSAGE_BYTES:
         raise CoachError(f"message too long: {size:,} bytes (at most {MAX_MESSAGE_BYTES:,});"
@@ -179,13 +183,19 @@ class Coach:
         if thread_id is not None and not THREAD_ID.match(thread_id):
             raise CoachError(f"bad thread id {thread_id!r}: use letters, digits, '.', '_', '-'")
         thread_id = thread_id or uuid.uuid4().hex[:12]
+        try:
+            self._claim_thread(thread_id)
+        except IntegrityError:
+            self._claim_thread(thread_id)  # created by another process meanwhile: look again
+        return thread_id
+
+    def _claim_thread(self, thread_id: str) -> None:
         with session_scope(self.engine) as s:
             found = s.get(Thread, thread_id)
             if found is None:
                 s.add(Thread(id=thread_id, user_id=self.user_id))
             elif found.user_id != self.user_id:
                 raise CoachError(f"thread {thread_id} belongs to another learner")
-        return thread_id
 
     def threads(self) -> list[Thread]:
         with session_scope(self.engine) as s:
@@ -209,6 +219,13 @@ class Coach:
                 .values(lease_owner=self.owner, lease_until=now + LEASE))
         return bool(taken.rowcount == 1)  # type: ignore[attr-defined]
 
+    def _renew_lease(self, thread_id: str, stop: threading.Event) -> None:
+        while not stop.wait(LEASE.total_seconds() / 3):
+            with session_scope(self.engine) as s:
+                s.execute(update(Thread).where(Thread.id == thread_id,  # type: ignore[arg-type]
+                                               Thread.lease_owner == self.owner)  # type: ignore[arg-type]
+                          .values(lease_until=utcnow() + LEASE))
+
     @contextmanager
     def _lease(self, thread_id: str) -> Iterator[None]:
         # Wait a little for a turn in another session to finish before saying busy.
@@ -218,9 +235,16 @@ class Coach:
                 raise ThreadBusy(f"thread {thread_id} is busy with another turn in another "
                                  "session; try again when it has answered")
             time.sleep(0.2)
+        # A long turn (a slow model, retries) keeps its lease by renewing it.
+        stop = threading.Event()
+        keeper = threading.Thread(target=self._renew_lease, args=(thread_id, stop),
+                                  daemon=True)
+        keeper.start()
         try:
             yield
         finally:
+            stop.set()
+            keeper.join()
             with session_scope(self.engine) as s:
                 s.execute(update(Thread).where(Thread.id == thread_id,  # type: ignore[arg-type]
                                                Thread.lease_owner == self.owner)  # type: ignore[arg-type]

@@ -9,6 +9,8 @@ no duplicates, tokens matching what the API returned). Writes `## Load: …` to
 BENCHMARKS.md. Only 127.0.0.1 is used.
 
     .venv/bin/python bench/load.py [--learners 20] [--turns 20] [--pg URL] [--no-write]
+
+`LOAD_KEEP_LOG=DIR` copies each server's log there (it lives in a temporary folder).
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ def coach_serve(db: str, workers: int, home: Path) -> Iterator[str]:
             except httpx.TransportError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("coach serve did not start: see serve.log")
+                raise RuntimeError("coach serve did not start (LOAD_KEEP_LOG=DIR keeps its log)")
             time.sleep(0.25)
         time.sleep(1.0 * workers)  # let every worker finish starting, not only the first
         yield base
@@ -105,7 +107,8 @@ def coach_serve(db: str, workers: int, home: Path) -> Iterator[str]:
         proc.terminate()
         proc.wait(60)
         if os.environ.get("LOAD_KEEP_LOG"):
-            (Path(os.environ["LOAD_KEEP_LOG"]) / "serve.log").write_text((home.parent / "serve.log").read_text())
+            keep = Path(os.environ["LOAD_KEEP_LOG"]) / "serve.log"  # for a failed run
+            keep.write_text((home.parent / "serve.log").read_text())
 
 
 def coach_learner(base: str, learner: Learner, turns: int) -> None:
@@ -217,6 +220,10 @@ def main() -> None:
         "learner message in the transcript, and the ledger has one row per model-call span of "
         "each turn's trace (no duplicate trace/span ids) whose input tokens add up to what the "
         "API returned.",
+        "",
+        f"An offline turn is CPU work, so throughput is bounded by the {os.cpu_count()} cores "
+        "(shared with the load generator) and latency is mostly queueing; Claude turns mostly "
+        "wait on the network, and each worker runs up to 16 turns at once.",
         "",
     ]
     for r in results:

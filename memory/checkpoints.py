@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+import psycopg
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -53,11 +55,21 @@ def open_checkpointer(url: str) -> Iterator[BaseCheckpointSaver]:
         return
     conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
     with PostgresSaver.from_conn_string(conninfo) as pg_saver:
-        # LangGraph's checkpoint migrations are not safe to race: processes starting at
-        # once (`coach serve --workers N` on a fresh database) take turns.
-        pg_saver.conn.execute("SELECT pg_advisory_lock(7400102)")
-        try:
-            pg_saver.setup()
-        finally:
-            pg_saver.conn.execute("SELECT pg_advisory_unlock(7400102)")
+        _setup_in_turn(pg_saver)
         yield pg_saver
+
+
+def _setup_in_turn(saver: PostgresSaver) -> None:
+    """LangGraph's checkpoint migrations are not safe to race: processes starting at once
+    (`coach serve --workers N` on a fresh database) take turns. The lock is polled, not
+    waited for: a waiting statement would be a transaction that the migrations' CREATE
+    INDEX CONCURRENTLY waits for in turn, a deadlock."""
+    conn = saver.conn
+    assert isinstance(conn, psycopg.Connection)  # from_conn_string: one autocommit connection
+    while not (conn.execute("SELECT pg_try_advisory_lock(7400102) AS locked").fetchone()
+               or {}).get("locked"):
+        time.sleep(0.05)
+    try:
+        saver.setup()
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(7400102)")

@@ -350,3 +350,36 @@ def test_isolation_matrix(isolated: Server) -> None:
     assert a.get("/api/costs").json()["calls"] == own_calls
     assert sum(sum(s["calls"]) for s in a.get("/api/costs/daily").json()["series"]) == own_calls
     assert (bob_versions, bob_turns) == (1, 1)  # A's attempts changed nothing of B's
+
+
+def test_a_claude_reply_streams_in_pieces(tmp_path: Any) -> None:
+    """With Claude, the text events carry the reply as the SDK streams it (the local
+    Messages-API server sends it 12 characters at a time), not only at the end."""
+    import anthropic
+
+    from agent.claude import ClaudeModel
+    from tests.messages_api import MessagesAPI, text_reply
+
+    reply = "Tell me about the problem: who has it, and what goes wrong for them today?"
+    with MessagesAPI() as api, anthropic.Anthropic(api_key="test-key", base_url=api.base_url,
+                                                   max_retries=0) as client, \
+            running(f"sqlite:///{tmp_path / 'claude.db'}", tmp_path / "home",
+                    lambda: ClaudeModel("claude-sonnet-5-5", client=client)) as srv:
+        c = srv.client(srv.learner("cleo"))
+        api.queue(text_reply(reply))
+        with c.stream("POST", f"/api/threads/{new_thread(c)}/messages",
+                      json={"text": "hello"}, headers={"Accept": "text/event-stream"}) as r:
+            events = parse_sse("".join(r.iter_text()))
+    pieces = [json.loads(d)["text"] for e, d in events if e == "text"]
+    assert len(pieces) > 3 and "".join(pieces) == reply
+    turn = json.loads(events[-1][1])
+    assert events[-1][0] == "turn" and turn["reply"] == reply
+    assert turn["model"] == "claude-sonnet-5-5" and turn["cost_usd"] > 0
+
+
+@pytest.mark.parametrize("target", ["//evil.example", "/\t/evil.example", "https://evil.example",
+                                    "/\\evil.example", "javascript:alert(1)"])
+def test_sign_in_never_redirects_off_site(server: Server, target: str) -> None:
+    token = server.learner(f"r-{uuid.uuid4().hex[:8]}")
+    r = server.client().post("/signin", data={"token": token, "next": target})
+    assert r.status_code == 303 and r.headers["location"] == "/"

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import Field
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
 from memory.models import PostmortemVersion
 from memory.store import session_scope
-from tools.base import Args, Tool, ToolContext, own_project
+from tools.base import Args, Tool, ToolContext, ToolError, own_project
 from tools.bundle import evidence_bundle
 from tools.drafter import TARGET_WORDS, offline_draft
 from tools.gates import POSTMORTEM_WORDS, missing_sections, word_count
@@ -67,11 +68,19 @@ def submit_postmortem(ctx: ToolContext, args: SubmitPostmortemArgs) -> dict[str,
 def store_version(s: Session, project_id: int, source: str, text: str,
                   report: dict[str, Any]) -> int:
     """Every draft and submission becomes a new numbered version; none is overwritten."""
-    row = PostmortemVersion(project_id=project_id, version=next_version(s, project_id),
-                            source=source, text=text, words=report["words"], report=report)
-    s.add(row)
-    s.flush()
-    return row.version
+    for _ in range(5):
+        try:
+            # A savepoint, so that losing the race for a number leaves the session usable.
+            with s.begin_nested():
+                row = PostmortemVersion(project_id=project_id,
+                                        version=next_version(s, project_id), source=source,
+                                        text=text, words=report["words"], report=report)
+                s.add(row)
+                s.flush()
+            return row.version
+        except IntegrityError:
+            continue  # another draft took this number at the same moment: take the next
+    raise ToolError("could not number this version (too many at once); try again")
 
 
 class DraftArgs(Args):

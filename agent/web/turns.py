@@ -44,7 +44,9 @@ def make_coach(w: Web, me: Caller) -> Coach:
     return Coach(w.engine, w.checkpointer, user=me.name, model=w.model_factory(),
                  allow_private_urls=s.allow_private_urls, budget_usd=s.budget_usd,
                  user_prices=s.home / "prices.json", lease_wait=LEASE_WAIT_S,
-                 tracer_provider=w.tracer_provider)
+                 tracer_provider=w.tracer_provider,
+                 # A learner's path would point at the server's disk, not their own.
+                 allow_local_paths=False)
 
 
 def turn_runner(w: Web, me: Caller, thread_id: str, text: str) -> TurnRun:
@@ -63,7 +65,8 @@ def draft_context(w: Web, me: Caller) -> ToolContext:
         limit = w.settings.budget_usd
         budget = Budget(limit, w.engine, me.id, prices) if limit is not None else None
         drafter = ClaudeDrafter(MeteredModel(model, w.engine, prices, budget=budget), me.id)
-    return ToolContext(w.engine, me.id, prices=prices, drafter=drafter)
+    return ToolContext(w.engine, me.id, prices=prices, drafter=drafter,
+                       allow_local_paths=False)
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
