@@ -5,8 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlalchemy import Engine
+
 from agent.model import Model, ModelError, ModelRequest
-from tools.base import ToolError
+from agent.settings import Settings
+from telemetry.budget import Budget
+from telemetry.ledger import MeteredModel
+from telemetry.pricing import price_table
+from tools.base import ToolContext, ToolError
 from tools.drafter import SECTIONS
 from tools.grounding import grounding_report
 
@@ -66,3 +72,17 @@ class ClaudeDrafter:
                 "Return the whole post-mortem, nothing else.")}]},
         ]
         return self._call(messages, bundle)
+
+
+def drafting_context(settings: Settings, engine: Engine, user_id: int, model: Model,
+                     *, allow_local_paths: bool = True) -> ToolContext:
+    """What the draft_postmortem tool needs: Claude drafts when Claude coaches, metered
+    and under the learner's daily budget; the offline drafter otherwise."""
+    prices = price_table(settings.home / "prices.json")
+    drafter = None
+    if model.provider != "offline":
+        limit = settings.budget_usd
+        budget = Budget(limit, engine, user_id, prices) if limit is not None else None
+        drafter = ClaudeDrafter(MeteredModel(model, engine, prices, budget=budget), user_id)
+    return ToolContext(engine, user_id, prices=prices, drafter=drafter,
+                       allow_local_paths=allow_local_paths)

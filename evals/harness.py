@@ -87,6 +87,8 @@ class Outcome:
     latency_s: float = 0.0
     tokens: int = 0
     cost_usd: Decimal | None = Decimal(0)
+    # The case's ledger rows, as plain fields, for the learner's own ledger.
+    ledger: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def replies(self) -> list[str]:
@@ -187,6 +189,7 @@ def run_case(case: Case, model: Model) -> Outcome:
             with session_scope(engine) as s:
                 rows = s.exec(select(LedgerEntry).where(LedgerEntry.purpose != "eval-seed")).all()
                 outcome.tokens = sum(r.input_tokens + r.output_tokens for r in rows)
+                outcome.ledger = [r.model_dump(exclude={"id", "user_id"}) for r in rows]
                 costs = [r.cost_usd for r in rows]
                 outcome.cost_usd = None if any(c is None for c in costs) else \
                     sum((c or Decimal(0) for c in costs), Decimal(0))

@@ -47,6 +47,7 @@ def grade(outcome: Outcome, extra: Sequence[Grader] = ()) -> dict[str, Any]:
         "cost_usd": None if outcome.cost_usd is None else float(outcome.cost_usd),
         "latency_s": round(outcome.latency_s, 3),
         "errors": outcome.errors,
+        "ledger": outcome.ledger,
     }
 
 
@@ -62,13 +63,18 @@ def run_one(case: Case, make_model: Callable[[], Model],
 
 def run_cases(cases: list[Case], make_model: Callable[[], Model], *, repeat: int = 1,
               workers: int = 4, on_done: Callable[[str], None] | None = None,
-              judges: Sequence[Grader] = ()) -> dict[str, Any]:
+              judges: Sequence[Grader] = (),
+              on_ledger: Callable[[list[dict[str, Any]]], None] | None = None
+              ) -> dict[str, Any]:
     """Every case `repeat` times, each on its own temporary database, in parallel."""
     results = {c.id: CaseResult(c.id) for c in cases}
     jobs = [c for c in cases for _ in range(repeat)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for case, run in zip(jobs, pool.map(lambda c: run_one(c, make_model, judges), jobs),
                              strict=True):
+            if on_ledger:
+                on_ledger(run.pop("ledger", []))
+            run.pop("ledger", None)
             results[case.id].runs.append(run)
             if on_done:
                 on_done(case.id)

@@ -126,3 +126,37 @@ def test_cli_check_update_baseline_round_trip(tmp_path, coach_home):
                             timeout=120)
     assert failed.returncode == 1
     assert "regression: contradictory-answers: score 1.00 below 1.50" in failed.stderr
+
+
+@pytest.mark.slow
+def test_a_claude_eval_spends_into_the_learners_ledger_under_purpose_eval(tmp_path, coach_home):
+    from tests.messages_api import MessagesAPI, text_reply
+
+    db = tmp_path / "coach.db"
+    with MessagesAPI(default=text_reply("Tell me more about the problem.")) as api:
+        env = {"COACH_HOME": coach_home, "PATH": "/usr/bin:/bin", "ANTHROPIC_API_KEY": "test-key",
+               "ANTHROPIC_BASE_URL": api.base_url}
+        run = subprocess.run([COACH, "--db", str(db), "--user", "ada", "eval", "--model",
+                              "claude-haiku-4-5", "--case", "status-help-portfolio", "--json"],
+                             capture_output=True, text=True, env=env, timeout=120)
+        calls = len(api.message_requests)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["model"] == "claude-haiku-4-5" and report["cost_usd"] > 0
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT purpose, model, cost_usd FROM ledger").fetchall()
+    assert len(rows) == calls == 3  # one model call per learner message
+    assert {r[0] for r in rows} == {"eval"} and {r[1] for r in rows} == {"claude-haiku-4-5"}
+    assert sum(float(r[2]) for r in rows) == pytest.approx(report["cost_usd"])
+
+
+@pytest.mark.slow
+def test_a_paid_eval_does_not_start_without_budget(tmp_path, coach_home):
+    env = {"COACH_HOME": coach_home, "PATH": "/usr/bin:/bin", "ANTHROPIC_API_KEY": "test-key",
+           "ANTHROPIC_BASE_URL": "http://127.0.0.1:9", "COACH_BUDGET_USD": "0"}
+    run = subprocess.run([COACH, "eval", "--model", "claude-haiku-4-5", "--case", "blank*"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 1
+    assert "budget" in run.stderr and "COACH_BUDGET_USD" in run.stderr

@@ -5,17 +5,25 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.progress import Progress
+from sqlalchemy import Engine
 
 from agent.errors import CoachError
 from agent.settings import Settings
 from evals.dataset import BASELINE
-from memory.store import open_engine
+from memory.models import LedgerEntry
+from memory.store import open_engine, session_scope
 from memory.users import ensure_user
+from telemetry.budget import Budget
 from telemetry.ledger import MeteredModel
+from telemetry.pricing import price_table
+
+if TYPE_CHECKING:
+    from evals.graders import Grader
 
 
 def evaluate(ctx: typer.Context,
@@ -35,12 +43,12 @@ def evaluate(ctx: typer.Context,
                                                    "quality (needs ANTHROPIC_API_KEY)."),
              as_json: bool = typer.Option(False, "--json", help="Print the JSON report.")
              ) -> None:
-    """Run the eval set against the coach (offline by default) and grade every case."""
+    """Run the eval set against the coach (offline by default) and grade every case. With a
+    Claude model, its spend lands in your ledger under purpose `eval`, within your budget."""
     # The graph and the eval harness load only when evals run, not for --help.
     from agent.session import make_model
     from evals.dataset import load_cases
-    from evals.judge import RubricJudge
-    from evals.runner import baseline_from, load_baseline, markdown, regressions, run_cases
+    from evals.runner import baseline_from, load_baseline, regressions, run_cases
 
     settings: Settings = ctx.obj
     name = model or settings.model
@@ -48,39 +56,80 @@ def evaluate(ctx: typer.Context,
     cases = load_cases(pattern=case)
     if not cases:
         raise CoachError(f"no eval case matches {case!r}")
-    judges = []
-    engine = open_engine(settings.database_url) if judge else None
-    if judge and engine is not None:
-        judges.append(RubricJudge(MeteredModel(make_model(judge), engine),
-                                  ensure_user(engine, settings.user)))
-    console = Console(stderr=True)
-    with Progress(console=console, disable=as_json or not sys.stderr.isatty()) as progress:
-        task = progress.add_task(f"eval {name}", total=len(cases) * repeat)
-        report = run_cases(cases, lambda: make_model(name), repeat=repeat, workers=workers,
-                           on_done=lambda _id: progress.advance(task), judges=judges)
-    if engine is not None:
+    engine = open_engine(settings.database_url)
+    try:
+        user_id = ensure_user(engine, settings.user)
+        paid = name != "offline" or judge is not None
+        if paid:
+            check_budget(settings, engine, user_id)
+        judges = [judge_for(judge, engine, user_id)] if judge else []
+        spend: list[dict[str, Any]] = []
+        console = Console(stderr=True)
+        with Progress(console=console, disable=as_json or not sys.stderr.isatty()) as progress:
+            task = progress.add_task(f"eval {name}", total=len(cases) * repeat)
+            report = run_cases(cases, lambda: make_model(name), repeat=repeat,
+                               workers=workers, on_done=lambda _id: progress.advance(task),
+                               judges=judges, on_ledger=spend.extend)
+        if name != "offline":
+            record_spend(engine, user_id, spend)
+    finally:
         engine.dispose()
     report["model"] = name
     found = regressions(report, load_baseline(baseline)) if check else []
     report["regressions"] = found
-    folder = out or settings.home / "eval-reports"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "latest.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
-    (folder / "latest.md").write_text(markdown(report, found), encoding="utf-8")
+    folder = write_reports(out or settings.home / "eval-reports", report, found)
     if update_baseline:
         baseline.write_text(json.dumps(baseline_from(report), indent=1, sort_keys=True) + "\n",
                             encoding="utf-8")
     if as_json:
         typer.echo(json.dumps(report))
     else:
-        for row in report["cases"]:
-            if not row["passed"]:
-                failing = "; ".join(f"{g['grader']}: {g['detail']}" for g in row["graders"]
-                                    if not g["passed"])
-                console.print(f"[red]FAIL[/red] {row['id']}: {failing}")
-        console.print(f"{report['passed']} passed, {report['total'] - report['passed']} failed"
-                      f" ({name}); report: {folder / 'latest.md'}")
+        summarize(console, report, name, folder)
     if found:
         for line in found:
             print(f"coach: regression: {line}", file=sys.stderr)
         raise typer.Exit(1)
+
+
+def check_budget(settings: Settings, engine: Engine, user_id: int) -> None:
+    """Paid evals start only with budget left; each case's calls are checked as they go."""
+    if settings.budget_usd is None:
+        return
+    budget = Budget(settings.budget_usd, engine, user_id, price_table())
+    if budget.spent_today() >= settings.budget_usd:
+        raise CoachError(f"today's budget of ${settings.budget_usd} is used up; raise "
+                         "COACH_BUDGET_USD (or set it to none) to run paid evals")
+
+
+def judge_for(name: str, engine: Engine, user_id: int) -> Grader:
+    from agent.session import make_model
+    from evals.judge import RubricJudge
+
+    return RubricJudge(MeteredModel(make_model(name), engine), user_id)
+
+
+def record_spend(engine: Engine, user_id: int, rows: list[dict[str, Any]]) -> None:
+    """Each case runs on a throwaway database; what it spent is copied to the ledger."""
+    with session_scope(engine) as s:
+        for row in rows:
+            s.add(LedgerEntry(**{**row, "user_id": user_id, "purpose": "eval",
+                                 "thread_id": None, "project_id": None}))
+
+
+def write_reports(folder: Path, report: dict[str, Any], found: list[str]) -> Path:
+    from evals.runner import markdown
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "latest.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    (folder / "latest.md").write_text(markdown(report, found), encoding="utf-8")
+    return folder
+
+
+def summarize(console: Console, report: dict[str, Any], name: str, folder: Path) -> None:
+    for row in report["cases"]:
+        if not row["passed"]:
+            failing = "; ".join(f"{g['grader']}: {g['detail']}" for g in row["graders"]
+                                if not g["passed"])
+            console.print(f"[red]FAIL[/red] {row['id']}: {failing}")
+    console.print(f"{report['passed']} passed, {report['total'] - report['passed']} failed"
+                  f" ({name}); report: {folder / 'latest.md'}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,25 +15,21 @@ from rich.progress import Progress
 from sqlalchemy import Engine
 from sqlmodel import func, select
 
-from agent.drafting import ClaudeDrafter
+from agent.drafting import drafting_context
 from agent.errors import CoachError
 from agent.settings import Settings
 from memory.models import Evidence, LedgerEntry, Lesson, PostmortemVersion, Project
 from memory.store import open_engine, session_scope
 from memory.users import ensure_user
-from telemetry.ledger import MeteredModel
 from tools import TOOLS, ToolContext
 
 app = typer.Typer(help="Draft post-mortems from recorded evidence.", no_args_is_help=True)
 
 
 def tool_context(settings: Settings, engine: Engine, user_id: int) -> ToolContext:
-    drafter: Callable[[dict[str, Any]], str] | None = None
-    if settings.model != "offline":
-        from agent.session import make_model  # the SDK loads only for Claude drafting
+    from agent.session import make_model  # the SDK loads only for Claude drafting
 
-        drafter = ClaudeDrafter(MeteredModel(make_model(settings.model), engine), user_id)
-    return ToolContext(engine, user_id, drafter=drafter)
+    return drafting_context(settings, engine, user_id, make_model(settings.model))
 
 
 def draft_one(ctx: ToolContext, project_id: int) -> dict[str, Any]:
@@ -131,13 +126,15 @@ def batch(ctx: typer.Context,
                     failed.append({"project_id": pid, "error": str(exc)})
                 progress.advance(task)
         with session_scope(engine) as s:
-            cost = s.exec(select(func.sum(LedgerEntry.cost_usd)).where(
+            costs = [row.cost_usd for row in s.exec(select(LedgerEntry).where(
                 LedgerEntry.user_id == user_id, LedgerEntry.purpose == "postmortem",
-                LedgerEntry.created_at >= started)).one()
+                LedgerEntry.created_at >= started)).all()]
     finally:
         engine.dispose()
     done.sort(key=lambda d: d["project_id"])
-    summary = {"drafted": done, "failed": failed, "cost_usd": float(cost or 0)}
+    # A call of unknown price makes the total unknown, not smaller.
+    cost = None if None in costs else float(sum(c or 0 for c in costs))
+    summary = {"drafted": done, "failed": failed, "cost_usd": cost}
     if as_json:
         typer.echo(json.dumps(summary))
     else:
@@ -147,6 +144,7 @@ def batch(ctx: typer.Context,
         for f in failed:
             typer.echo(f"project {f['project_id']}: failed: {f['error']}", err=True)
         typer.echo(f"{len(done)} drafted, {len(failed)} failed, "
-                   f"{len(todo) - len(done) - len(failed)} left; cost ${float(cost or 0):.4f}")
+                   f"{len(todo) - len(done) - len(failed)} left; cost "
+                   + ("unknown" if cost is None else f"${cost:.4f}"))
     if failed:
         raise typer.Exit(1)

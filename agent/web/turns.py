@@ -16,15 +16,12 @@ from typing import Any
 
 from fastapi.responses import StreamingResponse
 
-from agent.drafting import ClaudeDrafter
+from agent.drafting import drafting_context
 from agent.errors import CoachError
 from agent.session import Coach, TurnResult, validate_message
 from agent.web.app import LEASE_WAIT_S, Web
 from agent.web.errors import MessageRejected, detail_for, status_for
 from memory.accounts import Caller
-from telemetry.budget import Budget
-from telemetry.ledger import MeteredModel
-from telemetry.pricing import price_table
 from tools import ToolContext
 
 log = logging.getLogger(__name__)
@@ -56,17 +53,9 @@ def turn_runner(w: Web, me: Caller, thread_id: str, text: str) -> TurnRun:
 
 
 def draft_context(w: Web, me: Caller) -> ToolContext:
-    """What the draft_postmortem tool needs: Claude drafts when Claude coaches (metered,
-    and under the learner's daily budget), the offline drafter otherwise."""
-    prices = price_table(w.settings.home / "prices.json")
-    model = w.model_factory()
-    drafter = None
-    if model.provider != "offline":
-        limit = w.settings.budget_usd
-        budget = Budget(limit, w.engine, me.id, prices) if limit is not None else None
-        drafter = ClaudeDrafter(MeteredModel(model, w.engine, prices, budget=budget), me.id)
-    return ToolContext(w.engine, me.id, prices=prices, drafter=drafter,
-                       allow_local_paths=False)
+    # A learner's path would point at the server's disk, not their own.
+    return drafting_context(w.settings, w.engine, me.id, w.model_factory(),
+                            allow_local_paths=False)
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
