@@ -14,10 +14,12 @@ checkpointer.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any, Literal
 
+from langgraph.config import get_config
 from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
@@ -73,9 +75,27 @@ def fold(messages: list[Message], summary: str, keep_turns: int) -> tuple[list[M
 
 
 def _runtime(runtime: Runtime[CoachRuntime]) -> CoachRuntime:
-    if runtime.context is None:
-        raise RuntimeError("the coach graph needs a CoachRuntime context (see agent.session)")
-    return runtime.context
+    if runtime.context is not None:
+        return runtime.context
+    # The LangGraph dev server passes no context: coach the configured learner.
+    engine, user_id, model = _standalone()
+    thread_id = get_config().get("configurable", {}).get("thread_id")
+    return CoachRuntime(engine=engine, user_id=user_id, model=model, thread_id=thread_id)
+
+
+@functools.cache
+def _standalone() -> tuple[Any, int, Any]:
+    """The store, learner and model from the environment, opened once per process."""
+    from agent.session import make_model  # agent.session imports this module
+    from agent.settings import Settings
+    from memory.store import open_engine
+    from memory.users import ensure_user
+    from telemetry.ledger import MeteredModel
+
+    settings = Settings.load()
+    engine = open_engine(settings.database_url)
+    return engine, ensure_user(engine, settings.user), MeteredModel(
+        make_model(settings.model), engine)
 
 
 def listen(state: CoachState, runtime: Runtime[CoachRuntime]) -> dict[str, Any]:
@@ -210,5 +230,7 @@ def build_graph(wrap: Callable[[str, Node], Node] | None = None,
 
 
 def make_graph(config: Any = None) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """The factory `langgraph.json` names; the server supplies the checkpointer."""
+    """The factory `langgraph.json` names; the server supplies the checkpointer, and the
+    store, learner and model come from the COACH_* variables. (The transcript and the
+    thread lease belong to `agent.session`, which the dev server does not use.)"""
     return build_graph().compile()

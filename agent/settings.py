@@ -67,7 +67,7 @@ class Settings:
         if "://" not in database_url:
             database_url = f"sqlite:///{Path(database_url).expanduser().resolve()}"
         default_model = DEFAULT_CLAUDE_MODEL if env.get("ANTHROPIC_API_KEY") else "offline"
-        name = (user or _user(env)).strip()
+        name = (_user(env) if user is None else user).strip()
         if not name or len(name) > 200:
             raise SettingsError("the user name must be 1-200 characters")
         return cls(
