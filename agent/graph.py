@@ -25,21 +25,14 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
 from agent.context import CoachRuntime, active_project_id, coach_view
-from agent.model import Block, Message, ModelRequest, text_of
+from agent.model import Block, Message, ModelRequest, is_learner_text, text_of
 from agent.state import CoachState
 from agent.steps import SYSTEM_PROMPT, instructions, step_tools
 from tools import TOOLS
-from tools.gates import DONE
+from tools.gates import DONE, GATE_TOOL
 
-GATE_TOOL = "advance_step"
 Node = Callable[[CoachState, Runtime[CoachRuntime]], dict[str, Any]]
 SUMMARY_LINES = 12
-
-
-def is_learner_text(m: Message) -> bool:
-    content = m.get("content")
-    return m["role"] == "user" and not (
-        isinstance(content, list) and any(b.get("type") == "tool_result" for b in content))
 
 
 def turn_starts(messages: list[Message]) -> list[int]:

@@ -42,9 +42,6 @@ class ModelResponse:
     request_id: str | None = None
     estimated: bool = False
 
-    def tool_uses(self) -> list[Block]:
-        return [b for b in self.content if b.get("type") == "tool_use"]
-
     def text(self) -> str:
         return "\n\n".join(b["text"] for b in self.content if b.get("type") == "text").strip()
 
@@ -63,6 +60,13 @@ class Model(Protocol):
     provider: str
 
     def complete(self, request: ModelRequest) -> ModelResponse: ...
+
+
+def is_learner_text(message: Message) -> bool:
+    """A user message the learner wrote, not one carrying tool results."""
+    content = message.get("content")
+    return message["role"] == "user" and not (
+        isinstance(content, list) and any(b.get("type") == "tool_result" for b in content))
 
 
 def text_of(message: Message) -> str:

@@ -23,7 +23,14 @@ from agent.answers import (
     read_message,
     split_list,
 )
-from agent.model import Block, Message, ModelRequest, ModelResponse, text_of
+from agent.model import (
+    Block,
+    Message,
+    ModelRequest,
+    ModelResponse,
+    is_learner_text,
+    text_of,
+)
 from agent.replies import compose_reply, help_text, later_step_text, status_text
 from agent.steps import step_tools
 from telemetry.pricing import Usage
@@ -229,14 +236,9 @@ def current_turn(messages: list[Message]) -> list[Message]:
     """The messages since the learner's latest text message."""
     for i in range(len(messages) - 1, -1, -1):
         m = messages[i]
-        if m["role"] == "user" and text_of(m).strip() and not _is_results(m):
+        if is_learner_text(m) and text_of(m).strip():
             return messages[i:]
     return []
-
-
-def _is_results(message: Message) -> bool:
-    content = message.get("content")
-    return isinstance(content, list) and any(b.get("type") == "tool_result" for b in content)
 
 
 def tool_results(turn: list[Message]) -> dict[str, dict[str, Any]]:

@@ -24,8 +24,8 @@ from agent.model import Model, ModelError, ModelRequest, ModelResponse
 from telemetry import genai
 from telemetry.metrics import ModelMetrics
 from tools.base import Tool, ToolContext, ToolResult
+from tools.gates import GATE_TOOL
 
-GATE_TOOL = "advance_step"
 F = TypeVar("F", bound=Callable[..., Any])
 
 

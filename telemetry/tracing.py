@@ -77,11 +77,6 @@ def coach_provider(engine: Engine | None = None) -> trace.TracerProvider:
     return provider
 
 
-def default_provider() -> trace.TracerProvider:
-    """A provider without a span store (OTLP export only, when configured)."""
-    return coach_provider(None)
-
-
 @cache
 def default_meter_provider() -> metrics.MeterProvider:
     """The process's meters: exported over OTLP/HTTP when an endpoint is set, else no-op."""

@@ -37,9 +37,6 @@ def check_deployment(ctx: ToolContext, args: CheckDeploymentArgs) -> dict[str, A
     return {"project_id": args.project_id, **result}
 
 
-EVIDENCE_KINDS = ("evals", "ci_gate", "observability", "cost_tracking", "other")
-
-
 class RecordEvidenceArgs(Args):
     project_id: int
     kind: Literal["evals", "ci_gate", "observability", "cost_tracking", "other"]

@@ -7,6 +7,7 @@ every requirement still missing, so the learner gets the whole list at once.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ from tools.audit import git_commit_count
 
 STEPS: tuple[str, ...] = ("problem", "build", "deploy", "harden", "postmortem", "repeat")
 DONE = "done"
+# The one tool that changes a project's step, run by the graph's gate node.
+GATE_TOOL = "advance_step"
 
 CAPABILITIES: tuple[str, ...] = (
     "retrieval", "tool_use", "agents", "structured_output", "evals_ci", "observability",
@@ -33,7 +36,6 @@ POSTMORTEM_SECTIONS: dict[str, str] = {
     "what didn't": r"what\s+(?:didn['’]?t|did\s+not|hasn['’]?t|failed)",
     "tradeoffs": r"trade-?\s?offs?",
 }
-COST_PERIODS = ("request", "day", "month")
 
 
 def next_step(step: str) -> str:
@@ -129,6 +131,24 @@ def problem_gate(rec: ProjectRecord) -> GateResult:
     return GateResult("problem", missing)
 
 
+_COMMITS: dict[str, tuple[float, int | None]] = {}
+COMMITS_TTL_S = 10.0
+
+
+def recent_commit_count(path: str) -> int | None:
+    """`git_commit_count`, remembered for a few seconds once it has found commits: the gate
+    is checked on every model call of a turn, and each check would otherwise start git. A
+    repo without commits is asked again, so a first commit counts at once."""
+    now = time.monotonic()
+    seen = _COMMITS.get(path)
+    if seen is not None and now - seen[0] <= COMMITS_TTL_S:
+        return seen[1]
+    count = git_commit_count(path)
+    if count:
+        _COMMITS[path] = (now, count)
+    return count
+
+
 def is_local_repo(repo: str) -> bool:
     repo = repo.strip()
     return "://" not in repo and not (repo.startswith("git@") and ":" in repo)
@@ -151,7 +171,7 @@ def repo_problem(repo: str) -> str | None:
         return f"a repository URL with a host (got {repo!r})"
     if not is_local_repo(repo):
         return None
-    commits = git_commit_count(local_repo_path(repo))
+    commits = recent_commit_count(local_repo_path(repo))
     if commits is None:
         return f"a repository: {repo} is not a git checkout"
     if commits == 0:

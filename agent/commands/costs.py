@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from agent.commands.formatting import money
 from agent.settings import Settings
 from memory.store import open_engine
 from memory.users import ensure_user
@@ -26,10 +27,6 @@ def _since(value: str | None) -> datetime | None:
         raise typer.BadParameter(f"{value!r} is not a date like 2026-11-01") from exc
     # A bare date means midnight UTC; a time with an offset keeps its offset.
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def _money(value: float | None) -> str:
-    return "unknown" if value is None else f"${value:,.6f}"
 
 
 def costs(ctx: typer.Context,
@@ -64,15 +61,15 @@ def costs(ctx: typer.Context,
         table.add_column(column, justify="left" if column == "key" else "right",
                          overflow="fold")
     for row in report["rows"]:
-        cost = _money(row["cost_usd"])
+        cost = money(row["cost_usd"])
         if row["unknown_cost_calls"] and row["cost_usd"] is not None:
             cost += f" + {row['unknown_cost_calls']} unknown"
         table.add_row(row["key"], str(row["calls"]), *(f"{row[t]:,}" for t in TOKENS), cost,
-                      _money(row["cache_savings_usd"]))
+                      money(row["cache_savings_usd"]))
     console = Console()
     console.print(table)
-    console.print(f"total {_money(report['total_usd'])} over {report['calls']} calls; "
+    console.print(f"total {money(report['total_usd'])} over {report['calls']} calls; "
                   f"cache hit share {report['cache_hit_share']:.0%}; caching saved "
-                  f"{_money(report['cache_savings_usd'])}"
+                  f"{money(report['cache_savings_usd'])}"
                   + (f"; {report['unknown_cost_calls']} calls of unknown cost"
                      if report["unknown_cost_calls"] else ""))

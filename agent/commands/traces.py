@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
+from agent.commands.formatting import money
 from agent.errors import CoachError
 from agent.settings import Settings
 from memory.store import open_engine
@@ -19,10 +20,6 @@ from telemetry.traces import TraceNotFound, prune_spans, recent_traces, trace_sp
 
 app = typer.Typer(help="Traces of your coaching turns (kept in the local database).",
                   no_args_is_help=True)
-
-
-def _money(value: float | None) -> str:
-    return "unknown" if value is None else f"${value:,.6f}"
 
 
 def _ms(value: float) -> str:
@@ -56,7 +53,7 @@ def list_traces(ctx: typer.Context,
                       f"  {_ms(t['duration_ms'])}  thread {escape(t['thread_id'] or '-')}",
                       soft_wrap=True)
         console.print(f"    {calls} · {t['input_tokens']:,} in / {t['output_tokens']:,} out "
-                      f"tokens · {_money(t['cost_usd'])}"
+                      f"tokens · {money(t['cost_usd'])}"
                       + (" · [red]error[/red]" if t["error"] else ""), soft_wrap=True)
     console.print("[dim]coach traces show TRACE_ID for the tree of one turn[/dim]")
 
@@ -67,7 +64,7 @@ def _label(span: dict[str, Any]) -> str:
     if "gen_ai.usage.input_tokens" in a:  # a model call that got an answer
         parts.append(f"{a['gen_ai.usage.input_tokens']:,} in / "
                      f"{a.get('gen_ai.usage.output_tokens', 0):,} out tokens")
-        parts.append(_money(None if a.get("coach.cost.unknown")
+        parts.append(money(None if a.get("coach.cost.unknown")
                             else a.get("llm.cost.total", 0.0)))
     if "coach.tool.outcome" in a:
         parts.append(str(a["coach.tool.outcome"]))
