@@ -16,22 +16,31 @@ APP_PAGE = b"""<!doctype html><html><head><title>Handover Helper</title></head>
 </body></html>"""
 
 
-class _AppHandler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the http.server API
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(APP_PAGE)))
-        self.end_headers()
-        self.wfile.write(APP_PAGE)
+Page = tuple[int, dict[str, str], bytes]
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+
+def _handler(pages: dict[str, Page]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            status, headers, body = pages.get(self.path.split("?")[0], (404, {}, b""))
+            self.send_response(status)
+            for k, v in {"Content-Type": "text/html; charset=utf-8",
+                         "Content-Length": str(len(body)), **headers}.items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
 
 
 @contextmanager
-def local_app() -> Iterator[str]:
-    """The learner's 'deployed' app: a tiny page on a free loopback port."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _AppHandler)
+def local_app(pages: dict[str, Page] | None = None) -> Iterator[str]:
+    """The learner's 'deployed' app on a free loopback port: the demo's page, or the
+    pages an eval case needs."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(pages or {"/": (200, {}, APP_PAGE)}))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import json
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
@@ -21,7 +17,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlmodel import select
 
-from agent.demo import make_repo, script
+from agent.demo import Page, local_app, make_repo, script
 from agent.model import Model
 from agent.session import Coach, CoachError, TurnResult
 from evals.dataset import Case
@@ -37,7 +33,7 @@ from memory.models import (
 from memory.store import open_engine, session_scope
 from tools import ToolContext
 
-PAGES = {
+PAGES: dict[str, Page] = {
     "/": (200, {}, b"<html><head><title>My tool</title></head><body>It works.</body></html>"),
     "/streamlit": (200, {}, b"<html><head><title>Streamlit</title></head><body><noscript>"
                    b"You need to enable JavaScript to run this app.</noscript>"
@@ -46,33 +42,6 @@ PAGES = {
     "/to-private": (302, {"Location": "http://10.0.0.1/admin"}, b""),
     "/broken": (500, {}, b"internal error"),
 }
-
-
-class _App(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server API
-        status, headers, body = PAGES.get(self.path.split("?")[0], (404, {}, b"not found"))
-        self.send_response(status)
-        for k, v in {"Content-Type": "text/html", "Content-Length": str(len(body)),
-                     **headers}.items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@contextmanager
-def local_app() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _App)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 @dataclass
@@ -155,7 +124,7 @@ def run_case(case: Case, model: Model) -> Outcome:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    with tempfile.TemporaryDirectory(prefix="coach-eval-") as tmp, local_app() as url:
+    with tempfile.TemporaryDirectory(prefix="coach-eval-") as tmp, local_app(PAGES) as url:
         repo = str(make_repo(Path(tmp)))
         db = f"sqlite:///{Path(tmp) / 'eval.db'}"
         engine = open_engine(db)
