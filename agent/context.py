@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from agent.model import Model
-from memory.models import Project
+from memory.models import Project, Thread
 from memory.store import session_scope
 from tools import ToolContext
 from tools.base import Tool, ToolResult
@@ -51,6 +51,16 @@ def active_project_id(rt: CoachRuntime) -> int | None:
                                                Project.step != DONE)
                          .order_by(Project.id.desc())).first()  # type: ignore[union-attr]
         return project.id if project else None
+
+
+def opening_project_id(rt: CoachRuntime) -> int | None:
+    """The project a thread coaches from its first turn: the one active when the thread was
+    opened (recorded on the thread then, so two new threads do not race for it)."""
+    with session_scope(rt.engine) as s:
+        thread = s.get(Thread, rt.thread_id) if rt.thread_id else None
+        if thread is not None:
+            return thread.project_id
+    return active_project_id(rt)  # a graph run without a session (the dev server)
 
 
 def coach_view(rt: CoachRuntime, project_id: int | None) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
-from agent.context import CoachRuntime, active_project_id, coach_view
+from agent.context import CoachRuntime, active_project_id, coach_view, opening_project_id
 from agent.model import Block, Message, ModelRequest, is_learner_text, text_of
 from agent.state import CoachState
 from agent.steps import SYSTEM_PROMPT, instructions, step_tools
@@ -96,9 +96,12 @@ def listen(state: CoachState, runtime: Runtime[CoachRuntime]) -> dict[str, Any]:
     window, summary = fold(complete_turns(state.get("messages") or []),
                            state.get("summary", ""), rt.window_turns)
     project_id = state.get("project_id")
+    if project_id is None:
+        project_id = opening_project_id(rt)
     view = coach_view(rt, project_id)["project"]
-    if view is None or view["step"] == DONE:
-        project_id = active_project_id(rt) or (view or {}).get("id")
+    if view is not None and view["step"] == DONE:
+        # The project was finished (perhaps in another thread): coach the next one.
+        project_id = active_project_id(rt) or view["id"]
     incoming = {"role": "user", "content": [{"type": "text", "text": state["incoming"]}]}
     return {"messages": [*window, incoming], "summary": summary, "project_id": project_id,
             "turn_start": len(window), "calls": 0, "tool_calls": [], "gate": None}

@@ -193,7 +193,11 @@ class Coach:
         with session_scope(self.engine) as s:
             found = s.get(Thread, thread_id)
             if found is None:
-                s.add(Thread(id=thread_id, user_id=self.user_id))
+                # A new thread picks up the learner's current project, decided now.
+                active = s.exec(select(Project.id).where(
+                    Project.user_id == self.user_id, Project.step != "done")
+                    .order_by(Project.id.desc())).first()  # type: ignore[union-attr]
+                s.add(Thread(id=thread_id, user_id=self.user_id, project_id=active))
             elif found.user_id != self.user_id:
                 raise CoachError(f"thread {thread_id} belongs to another learner")
 
@@ -295,7 +299,9 @@ class Coach:
                                           context=self.runtime(thread_id, on_text, text),
                                           durability="exit")
                 new = state["messages"][state["turn_start"]:]
-                reply = text_of(state["messages"][-1])
+                # Everything the coach said this turn, including text before its tool calls.
+                reply = "\n\n".join(t for m in new if m["role"] == "assistant"
+                                     if (t := text_of(m).strip()))
             except ModelError as exc:
                 error = str(exc)
                 state = {}

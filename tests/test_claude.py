@@ -103,7 +103,8 @@ def test_tool_use_across_turns_pairs_each_result_and_keeps_the_history(sqlite_ur
         thread = coach.thread()
         first = create_project_turn(coach, api, thread)
         # The reply is the final answer; text said before a tool call was streamed already.
-        assert first.reply == "Recorded. What is the repository?"
+        # The reply is everything the coach said this turn, before and after its tool call.
+        assert first.reply.endswith("\n\nRecorded. What is the repository?")
         assert first.step == "problem"
         assert first.tool_calls == [{"name": "create_project", "input": PROJECT, "ok": True}]
 
@@ -162,7 +163,7 @@ def test_streamed_text_reaches_on_text_in_order_and_tool_input_fragments_parse(s
 
     assert len(pieces) > 3  # it really streamed, in several pieces
     assert "".join(pieces) == "Recording it." + text
-    assert result.reply == text
+    assert result.reply == "Recording it.\n\n" + text
     assert [lesson.text for lesson in rows(coach.engine, Lesson)] == [tricky]
     assert api.message_requests[-1]["stream"] is True
 
@@ -183,7 +184,7 @@ def test_parallel_tool_uses_each_get_exactly_one_result_with_is_error(sqlite_url
         api.queue(reply(blocks, stop_reason="tool_use"), text_reply("One of three stuck."))
         result = coach.turn(thread, "Worked: one feature first")
 
-    assert result.reply == "One of three stuck."
+    assert result.reply == "Recording three things.\n\nOne of three stuck."
     assert [(c["name"], c["ok"]) for c in result.tool_calls] == [
         ("record_lesson", True), ("record_lesson", False), ("check_deployment", False)]
     assert [lesson.text for lesson in rows(coach.engine, Lesson)] == ["one feature first"]
