@@ -74,6 +74,15 @@ def test_no_or_bad_token_is_401(server: Server, method: str, path: str,
     assert isinstance(r.json()["detail"], str)
 
 
+@pytest.mark.parametrize("body", [b'{"text":', b'{"text": 5}', b"not json", b'{"x": 1}'])
+@pytest.mark.parametrize("auth", [None, "Bearer pc_not-a-token"])
+def test_a_bad_body_without_valid_credentials_is_still_401(server: Server, body: bytes,
+                                                           auth: str | None) -> None:
+    headers = {"content-type": "application/json", **({"Authorization": auth} if auth else {})}
+    r = httpx.post(server.url + "/api/threads/abc/messages", content=body, headers=headers)
+    assert r.status_code == 401, r.text
+
+
 def test_threads_turns_and_transcript(server: Server) -> None:
     c = learner(server)
     thread_id = new_thread(c)
@@ -179,17 +188,27 @@ def test_unknown_ids_are_404(server: Server) -> None:
     assert c.post("/api/projects/999999/postmortem").status_code == 404
 
 
+def test_a_32_kb_message_of_non_ascii_text_fits_when_json_escapes_it(server: Server) -> None:
+    c = learner(server)
+    thread_id = new_thread(c)
+    text = "é" * 16_000  # 32,000 bytes of UTF-8; six bytes a character once JSON-escaped
+    r = c.post(f"/api/threads/{thread_id}/messages", content=json.dumps({"text": text}),
+               headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert r.json()["turn"] == 1
+
+
 def test_bodies_over_the_limit_are_413(server: Server) -> None:
     c = learner(server)
     thread_id = new_thread(c)
-    big = json.dumps({"text": "x" * 70_000}).encode()
+    big = json.dumps({"text": "x" * 210_000}).encode()
     r = c.post(f"/api/threads/{thread_id}/messages", content=big,
                headers={"Content-Type": "application/json"})
     assert r.status_code == 413 and "too large" in r.json()["detail"]
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: the limit counts streamed bytes
         yield b'{"text": "'
-        for _ in range(20):
+        for _ in range(30):
             yield b"y" * 8192
         yield b'"}'
 

@@ -21,6 +21,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from opentelemetry import trace
 from sqlalchemy import Engine
 
+from agent.errors import MAX_MESSAGE_BYTES
 from agent.model import Model
 from agent.settings import Settings
 from agent.web.errors import install_handlers
@@ -31,8 +32,9 @@ from telemetry.tracing import coach_provider, flush
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
-# Request bodies above this are refused with 413 (a message itself is at most 32 KB).
-MAX_BODY_BYTES = 64 * 1024
+# Request bodies above this are refused with 413. A message is at most 32 KB of UTF-8, and
+# JSON may escape each non-ASCII character as six bytes (\u00e9), hence the margin.
+MAX_BODY_BYTES = 6 * MAX_MESSAGE_BYTES + 4096
 # Turns running at once in one worker; Claude turns mostly wait on the network.
 TURN_THREADS = 16
 # How long a web turn waits for another turn on the same thread before answering 409.

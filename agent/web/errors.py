@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -43,8 +43,19 @@ def _where(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc) or "request"
 
 
-def _validation(_request: Request, exc: Exception) -> JSONResponse:
+def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    # FastAPI parses a JSON body before it runs the auth dependency; a caller without
+    # credentials must still hear 401 (or 403), not what was wrong with the body.
+    if request.url.path.startswith("/api/"):
+        from agent.web.auth import caller  # auth imports this module
+
+        try:
+            caller(request, request.app.state.web)
+        except HTTPException as denied:
+            return JSONResponse(status_code=denied.status_code,
+                                content={"detail": denied.detail},
+                                headers=getattr(denied, "headers", None))
     problems = [f"{_where(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in exc.errors()]
     return JSONResponse(status_code=422, content={
         "detail": "invalid request: " + "; ".join(problems[:5]), "problems": problems})

@@ -29,6 +29,16 @@ async def _send_413(send: Send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+DRAIN_LIMIT = 4 * 1024 * 1024
+
+
+async def _drain(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body"):
+            return
+
+
 class BodyLimit:
     """413 for a body over `limit` bytes: from Content-Length when it is sent, and by
     counting the body as it streams in when it is not (chunked uploads)."""
@@ -48,6 +58,10 @@ class BodyLimit:
             except ValueError:
                 too_big = False  # the server rejects a malformed length itself
             if too_big:
+                # Read (and drop) a moderately large body first: answering while the
+                # client is still sending makes it see a reset instead of the 413.
+                if int(declared) <= DRAIN_LIMIT:
+                    await _drain(receive)
                 await _send_413(send, self.limit)
                 return
         received = 0
@@ -85,7 +99,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        docs = scope["path"].startswith(("/docs", "/docs-static"))
+        docs = scope["path"].startswith(("/docs", "/docs-static", "/redoc"))
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
