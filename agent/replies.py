@@ -169,6 +169,13 @@ def status_text(ctx: dict[str, Any]) -> str:
     return "\n\n".join([head, gate_text(project), next_question(project)])
 
 
+WELCOME = ("I'm your portfolio coach. AI engineers get hired on three to five deployed "
+           "projects, and we take each one through six steps: pick a problem you know from "
+           "the inside, build the smallest useful tool, deploy it at a real URL, add evals, "
+           "tracing and cost tracking, write a post-mortem, then start a harder one. I check "
+           "real evidence at every step before we move on.")
+
+
 def help_text(ctx: dict[str, Any], question: str | None = None) -> str:
     project = ctx.get("project")
     intro = ""
@@ -179,7 +186,7 @@ def help_text(ctx: dict[str, Any], question: str | None = None) -> str:
                 "`draft post-mortem`, `help`. You can answer with labels in any order, e.g. "
                 "`Title: … Problem: … Audience: … Why me: … Success: …`.")
     if project is None:
-        return intro + status_text(ctx) + "\n\n" + commands
+        return intro + "\n\n".join([WELCOME, status_text(ctx), commands])
     guide = GUIDES[project["step"]]
     why = f"Why step {guide.number} matters: {guide.why}" if project["step"] != "done" else ""
     return intro + "\n\n".join(x for x in [status_text(ctx), why, commands] if x)
