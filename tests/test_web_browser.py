@@ -72,7 +72,9 @@ def test_sign_in_coach_step_one_and_see_every_dashboard(server: Server, page: An
     reply = page.locator(".msg.assistant").last
     reply.wait_for()
     page.wait_for_selector(".msg.assistant:not(.streaming)")
-    page.wait_for_function("document.querySelector('#step-info').innerText.includes('2/6')")
+    # A locator wait, not wait_for_function: polling a string predicate evaluates it in the
+    # page, which the pages' strict CSP (rightly) refuses.
+    page.locator("#step-info").filter(has_text="2/6").wait_for()
     assert "Handover Helper" in page.inner_text("#step-info")
     assert page.locator("#gate-missing li").count() >= 1
     assert "trace" in page.inner_text("#turn-meta")
