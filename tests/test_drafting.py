@@ -9,11 +9,9 @@ import json
 import os
 import re
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from agent.claude import ClaudeModel
+from agent.demo import local_app
 from agent.drafting import SYSTEM, ClaudeDrafter
 from agent.offline import OfflineCoach
 from agent.session import Coach
@@ -106,29 +105,10 @@ def make_repo(path: Path) -> Path:
     return path
 
 
-class _Ok(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        body = b"<html><body>runbook search</body></html>"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def local_site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with local_app({"/": (200, {}, b'<html><body>runbook search</body></html>')}) as url:
+        yield url
 
 
 @pytest.fixture

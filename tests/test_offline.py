@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
+from agent.demo import local_app
 from agent.offline import OfflineCoach
 from agent.session import Coach, TurnResult
 from memory.checkpoints import open_checkpointer
@@ -373,30 +372,10 @@ def test_the_offline_coach_is_deterministic(engine: Engine, sqlite_url: str) -> 
 
 # -- the whole walk --------------------------------------------------------------------------
 
-class _App(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the http.server API
-        body = b"<html><head><title>Handover Helper</title></head><body>hi</body></html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def app_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _App)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with local_app() as url:  # the demo's own page
+        yield url
 
 
 @pytest.fixture

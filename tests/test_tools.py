@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import select
 
+from agent.demo import local_app
 from agent.session import ensure_user
 from memory.models import (
     Evidence,
@@ -141,29 +140,10 @@ def postmortem_text(words_per_section: int = 450) -> str:
             f"## Tradeoffs\n{body}\n")
 
 
-class _Ok(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        body = b"<html><body>runbook search</body></html>"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def local_site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with local_app({"/": (200, {}, b'<html><body>runbook search</body></html>')}) as url:
+        yield url
 
 
 # ---------------------------------------------------------------- schemas

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import typer
+from sqlalchemy import Engine
 
 from agent.errors import CoachError
 from agent.settings import Settings
@@ -23,20 +25,23 @@ def _print_token(name: str, token: str, as_json: bool) -> None:
                "send `Authorization: Bearer TOKEN`.", err=True)
 
 
+def _with_engine(settings: Settings, action: Callable[[Engine, str], str], name: str) -> str:
+    """Run an account action on the database; its refusals become one clear line."""
+    engine = open_engine(settings.database_url)
+    try:
+        return action(engine, name)
+    except AccountError as exc:
+        raise CoachError(str(exc)) from exc
+    finally:
+        engine.dispose()
+
+
 @app.command("add")
 def add(ctx: typer.Context, name: str = typer.Argument(..., metavar="NAME"),
         as_json: bool = typer.Option(False, "--json", help="Print {\"user\", \"token\"}.")
         ) -> None:
     """Add a learner (or give an existing `coach chat` learner a token) and print the token."""
-    settings: Settings = ctx.obj
-    engine = open_engine(settings.database_url)
-    try:
-        token = add_user(engine, name)
-    except AccountError as exc:
-        raise CoachError(str(exc)) from exc
-    finally:
-        engine.dispose()
-    _print_token(name.strip(), token, as_json)
+    _print_token(name.strip(), _with_engine(ctx.obj, add_user, name), as_json)
 
 
 @app.command("token")
@@ -44,15 +49,7 @@ def token(ctx: typer.Context, name: str = typer.Argument(..., metavar="NAME"),
           as_json: bool = typer.Option(False, "--json", help="Print {\"user\", \"token\"}.")
           ) -> None:
     """Issue a new token for a learner; the old token and their browser sessions stop working."""
-    settings: Settings = ctx.obj
-    engine = open_engine(settings.database_url)
-    try:
-        new = issue_token(engine, name)
-    except AccountError as exc:
-        raise CoachError(str(exc)) from exc
-    finally:
-        engine.dispose()
-    _print_token(name.strip(), new, as_json)
+    _print_token(name.strip(), _with_engine(ctx.obj, issue_token, name), as_json)
 
 
 @app.command("list")
