@@ -13,8 +13,8 @@ from typing import Any
 import anthropic
 from anthropic.types import Message as ApiMessage
 
-from agent.model import Block, Message, ModelError, ModelRequest, ModelResponse
-from telemetry.pricing import Usage
+from seam.model import Block, Message, ModelError, ModelRequest, ModelResponse
+from seam.pricing import Usage
 
 # Below these prompt sizes (tokens) the API caches nothing, so a breakpoint is wasted.
 MIN_CACHEABLE = (("claude-opus-4-5", 4096), ("claude-opus-4-6", 4096), ("claude-opus-5", 4096),

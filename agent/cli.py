@@ -10,9 +10,9 @@ import typer
 
 from agent.commands import chat, costs, demo, evaluate, postmortem, projects, serve, traces, users
 from agent.errors import CoachError
-from agent.model import ModelError
 from agent.settings import Settings, SettingsError
 from memory.store import StoreError
+from seam.model import ModelError
 
 app = typer.Typer(
     name="coach", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,

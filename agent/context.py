@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from agent.model import Model
 from memory.models import Project, Thread
 from memory.store import session_scope
+from seam.model import Model
 from tools import ToolContext
 from tools.base import Tool, ToolResult
 from tools.gates import DONE

@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from agent.model import Model, ModelError, ModelRequest
 from agent.settings import Settings
+from seam.model import Model, ModelError, ModelRequest
+from seam.pricing import price_table
 from telemetry.budget import Budget
 from telemetry.ledger import MeteredModel
-from telemetry.pricing import price_table
 from tools.base import ToolContext, ToolError
 from tools.drafter import SECTIONS
 from tools.grounding import grounding_report

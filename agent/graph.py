@@ -25,9 +25,9 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
 from agent.context import CoachRuntime, active_project_id, coach_view, opening_project_id
-from agent.model import Block, Message, ModelRequest, is_learner_text, text_of
 from agent.state import CoachState
 from agent.steps import SYSTEM_PROMPT, instructions, step_tools
+from seam.model import Block, Message, ModelRequest, is_learner_text, text_of
 from tools import TOOLS
 from tools.gates import DONE, GATE_TOOL
 

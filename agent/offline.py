@@ -23,7 +23,9 @@ from agent.answers import (
     read_message,
     split_list,
 )
-from agent.model import (
+from agent.replies import compose_reply, help_text, later_step_text, status_text
+from agent.steps import step_tools
+from seam.model import (
     Block,
     Message,
     ModelRequest,
@@ -31,9 +33,7 @@ from agent.model import (
     is_learner_text,
     text_of,
 )
-from agent.replies import compose_reply, help_text, later_step_text, status_text
-from agent.steps import step_tools
-from telemetry.pricing import Usage
+from seam.pricing import Usage
 
 PROJECT_FIELDS = ("title", "problem", "audience", "personal_context", "success_criteria")
 MIN_POSTMORTEM_WORDS = 100

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.model import Block
 from agent.steps import GUIDES, QUESTIONS
+from seam.model import Block
 
 KIND_NAMES = {"worked": "what worked", "didnt_work": "what didn't work",
               "tradeoff": "a tradeoff", "decision": "a decision"}

@@ -26,18 +26,18 @@ from agent.context import CoachRuntime
 from agent.drafting import ClaudeDrafter
 from agent.errors import MAX_MESSAGE_BYTES, CoachError, ThreadBusy
 from agent.graph import build_graph
-from agent.model import Model, ModelError, text_of
 from agent.offline import OfflineCoach
 from agent.settings import Settings
 from memory.checkpoints import open_checkpointer
 from memory.models import Project, Thread, TranscriptEntry, utcnow
 from memory.store import open_engine, session_scope
 from memory.users import ensure_user
+from seam.model import Model, ModelError, text_of
+from seam.pricing import price_table
 from telemetry.budget import Budget
 from telemetry.genai import capture_content as content_capture_on
 from telemetry.instrument import InstrumentedModel, ToolTracer, node_spans
 from telemetry.ledger import Call, MeteredModel
-from telemetry.pricing import price_table
 from telemetry.tracing import coach_provider, default_meter_provider, flush, trace_id_of
 from tools import ToolContext
 

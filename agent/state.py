@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
-from agent.model import Message
+from seam.model import Message
 
 
 class CoachState(TypedDict, total=False):

@@ -5,7 +5,7 @@ then a text reply) runs through the real Coach and ClaudeModel, with the real an
 client talking to the local Messages-API server of the tests, which emulates prompt
 caching by prefix (a breakpoint whose prefix was written before is read; 20-block
 lookback). Token counts are the server's estimates (4 characters a token); money comes
-from telemetry.pricing. Writes its section to BENCHMARKS.md unless --no-write.
+from seam.pricing. Writes its section to BENCHMARKS.md unless --no-write.
 
     .venv/bin/python bench/caching.py [--turns 30] [--model claude-sonnet-5-5] [--no-write]
 """
@@ -31,10 +31,10 @@ from turns import write_section  # noqa: E402
 
 from agent.claude import ClaudeModel, min_cacheable  # noqa: E402
 from agent.session import Coach  # noqa: E402
+from evals.messages_api import MessagesAPI, text_reply, tool_reply  # noqa: E402
 from memory.checkpoints import open_checkpointer  # noqa: E402
 from memory.store import open_engine  # noqa: E402
-from telemetry.pricing import Usage, price_table  # noqa: E402
-from tests.messages_api import MessagesAPI, text_reply, tool_reply  # noqa: E402
+from seam.pricing import Usage, price_table  # noqa: E402
 
 PROJECT = {
     "title": "Handover Helper",

@@ -18,7 +18,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sqlmodel import select
 
 from agent.demo import Page, local_app, make_repo, script
-from agent.model import Model
 from agent.session import Coach, CoachError, TurnResult
 from evals.dataset import Case
 from memory.checkpoints import open_checkpointer
@@ -31,6 +30,7 @@ from memory.models import (
     TranscriptEntry,
 )
 from memory.store import open_engine, session_scope
+from seam.model import Model
 from tools import ToolContext
 
 PAGES: dict[str, Page] = {

@@ -6,9 +6,9 @@ import json
 import re
 from dataclasses import dataclass
 
-from agent.model import Model, ModelError, ModelRequest
 from evals.graders import Score
 from evals.harness import Outcome
+from seam.model import Model, ModelError, ModelRequest
 
 RUBRIC = """You grade replies from an AI-engineering career coach. Score the coach's replies
 from 1 to 5 on each criterion:

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.model import Model
 from evals.dataset import BASELINE, Case
 from evals.graders import Grader, graders_for
 from evals.harness import Outcome, run_case
+from seam.model import Model
 
 
 @dataclass

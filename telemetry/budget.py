@@ -11,10 +11,10 @@ from decimal import Decimal
 from sqlalchemy import Engine, func
 from sqlmodel import select
 
-from agent.model import ModelError, ModelRequest
 from memory.models import LedgerEntry
 from memory.store import session_scope
-from telemetry.pricing import MILLION, PriceTable
+from seam.model import ModelError, ModelRequest
+from seam.pricing import MILLION, PriceTable
 
 
 class BudgetExceeded(ModelError):

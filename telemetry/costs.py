@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from memory.models import LedgerEntry, User
 from memory.store import session_scope
-from telemetry.pricing import PriceTable, Usage, price_table
+from seam.pricing import PriceTable, Usage, price_table
 
 GROUPS = ("model", "day", "user", "thread", "project", "purpose")
 TOKENS = ("input_tokens", "output_tokens", "cache_read_input_tokens",

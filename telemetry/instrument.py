@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, StatusCode
 
-from agent.model import Model, ModelError, ModelRequest, ModelResponse
+from seam.model import Model, ModelError, ModelRequest, ModelResponse
 from telemetry import genai
 from telemetry.metrics import ModelMetrics
 from tools.base import Tool, ToolContext, ToolResult

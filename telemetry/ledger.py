@@ -13,11 +13,11 @@ from typing import Any
 from opentelemetry import trace
 from sqlalchemy import Engine
 
-from agent.model import Model, ModelError, ModelRequest, ModelResponse
 from memory.models import LedgerEntry
 from memory.store import session_scope
+from seam.model import Model, ModelError, ModelRequest, ModelResponse
+from seam.pricing import PriceTable, Usage, price_table
 from telemetry.budget import Budget
-from telemetry.pricing import PriceTable, Usage, price_table
 
 
 @dataclass

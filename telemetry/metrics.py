@@ -13,7 +13,7 @@ from typing import Any
 from opentelemetry import metrics
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 
-from telemetry.pricing import Usage
+from seam.pricing import Usage
 
 TOKEN_USAGE = "gen_ai.client.token.usage"
 OPERATION_DURATION = "gen_ai.client.operation.duration"

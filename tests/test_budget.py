@@ -17,14 +17,14 @@ from sqlmodel import select
 
 from agent.claude import ClaudeModel
 from agent.graph import system_prompt
-from agent.model import Model, ModelRequest
 from agent.offline import OfflineCoach
 from agent.session import Coach
 from agent.steps import step_tools
+from evals.messages_api import MessagesAPI, text_reply, tool_reply
 from memory.checkpoints import open_checkpointer
 from memory.models import LedgerEntry, TranscriptEntry
 from memory.store import open_engine, session_scope
-from tests.messages_api import MessagesAPI, text_reply, tool_reply
+from seam.model import Model, ModelRequest
 from tools import TOOLS
 
 MODEL = "claude-sonnet-5-5"

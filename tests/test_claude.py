@@ -1,5 +1,5 @@
 """The Claude model end to end: the real anthropic client against a local Messages-API
-server on 127.0.0.1 (tests/messages_api.py). The SDK is never patched: its streaming,
+server on 127.0.0.1 (evals/messages_api.py). The SDK is never patched: its streaming,
 retries, timeouts and errors run for real. Each test asserts on what the learner sees,
 the stored records, the ledger, and the requests the server received."""
 
@@ -20,11 +20,11 @@ from sqlmodel import select
 
 from agent.claude import ClaudeModel
 from agent.session import Coach, TurnResult
+from evals.messages_api import MessagesAPI, error, reply, text_reply, tool_reply
 from memory.checkpoints import open_checkpointer
 from memory.models import LedgerEntry, Lesson, Project, TranscriptEntry
 from memory.store import open_engine, session_scope
 from telemetry.costs import cost_report
-from tests.messages_api import MessagesAPI, error, reply, text_reply, tool_reply
 
 MODEL = "claude-sonnet-5-5"
 PROJECT = {

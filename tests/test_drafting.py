@@ -1,5 +1,5 @@
 """Post-mortem drafting: the evidence bundle, the offline drafter on sparse and on rich
-evidence, the Claude drafter through the local Messages-API server (tests/messages_api.py)
+evidence, the Claude drafter through the local Messages-API server (evals/messages_api.py)
 with its one revision pass, the draft_postmortem tool's versions, and the step-5 gate on a
 submission with an invented URL (fixed, or confirmed through the offline coach)."""
 
@@ -25,12 +25,12 @@ from agent.demo import local_app
 from agent.drafting import SYSTEM, ClaudeDrafter
 from agent.offline import OfflineCoach
 from agent.session import Coach
+from evals.messages_api import MessagesAPI, text_reply
 from memory.checkpoints import open_checkpointer
 from memory.models import LedgerEntry, PostmortemVersion, Project, Thread, TranscriptEntry
 from memory.store import session_scope
 from memory.users import ensure_user
 from telemetry.ledger import MeteredModel
-from tests.messages_api import MessagesAPI, text_reply
 from tools import TOOLS, ToolContext, ToolResult
 from tools.bundle import evidence_bundle
 from tools.drafter import SECTIONS, TARGET_WORDS, offline_draft

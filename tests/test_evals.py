@@ -130,7 +130,7 @@ def test_cli_check_update_baseline_round_trip(tmp_path, coach_home):
 
 @pytest.mark.slow
 def test_a_claude_eval_spends_into_the_learners_ledger_under_purpose_eval(tmp_path, coach_home):
-    from tests.messages_api import MessagesAPI, text_reply
+    from evals.messages_api import MessagesAPI, text_reply
 
     db = tmp_path / "coach.db"
     with MessagesAPI(default=text_reply("Tell me more about the problem.")) as api:

@@ -13,12 +13,12 @@ from sqlmodel import select
 
 from agent.context import CoachRuntime
 from agent.graph import SUMMARY_LINES, build_graph, complete_turns, fold, turn_starts
-from agent.model import Block, Message, ModelRequest, ModelResponse
 from agent.session import ensure_user
 from agent.steps import instructions
 from memory.models import Evidence, Lesson, Project
 from memory.store import session_scope
-from telemetry.pricing import Usage
+from seam.model import Block, Message, ModelRequest, ModelResponse
+from seam.pricing import Usage
 
 GOOD_PROBLEM = ("Night-shift nurses hand over ten to twenty patients in a few minutes from "
                 "handwritten notes, and abnormal vitals get lost when the ward is busy.")

@@ -12,11 +12,11 @@ from agent.claude import ClaudeModel
 from evals.dataset import load_cases
 from evals.harness import Outcome
 from evals.judge import RubricJudge
+from evals.messages_api import MessagesAPI, text_reply
 from memory.models import LedgerEntry
 from memory.store import session_scope
 from memory.users import ensure_user
 from telemetry.ledger import MeteredModel
-from tests.messages_api import MessagesAPI, text_reply
 
 
 def _judge(api: MessagesAPI, engine) -> RubricJudge:

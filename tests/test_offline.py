@@ -360,7 +360,7 @@ def test_usage_is_estimated_tokens_at_no_cost(me: Session) -> None:
 
 
 def test_the_offline_coach_is_deterministic(engine: Engine, sqlite_url: str) -> None:
-    from agent.model import ModelRequest
+    from seam.model import ModelRequest
 
     request = ModelRequest(system="s", tools=[], context={"project": None},
                            messages=[{"role": "user",

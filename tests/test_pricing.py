@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from telemetry.pricing import PriceTable, Usage, price_table
+from seam.pricing import PriceTable, Usage, price_table
 
 DAY = date(2026, 6, 1)  # before the Sonnet 5.5 cache-read cut
 TABLE = PriceTable.load()

@@ -14,13 +14,13 @@ from sqlalchemy import Engine, func, text
 from sqlmodel import select
 
 from agent.graph import turn_starts
-from agent.model import Message, ModelError, ModelRequest, ModelResponse
 from agent.offline import OfflineCoach
 from agent.session import MAX_MESSAGE_BYTES, Coach, CoachError, ThreadBusy
 from agent.settings import Settings
 from memory.checkpoints import open_checkpointer
 from memory.models import LedgerEntry, Project, Thread, utcnow
 from memory.store import open_engine, session_scope
+from seam.model import Message, ModelError, ModelRequest, ModelResponse
 
 FIRST_MESSAGE = (
     "Title: Handover Helper Problem: Night-shift nurses hand over ten to twenty patients in a "

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from evals.messages_api import MessagesAPI, error
 from tests.learner import coach_env, json_turns, lines_in, one_error_line, run_coach, run_together
-from tests.messages_api import MessagesAPI, error
 
 pytestmark = pytest.mark.slow
 

@@ -28,6 +28,7 @@ from sqlmodel import select
 from agent.claude import ClaudeModel
 from agent.offline import OfflineCoach
 from agent.session import Coach, TurnResult
+from evals.messages_api import MessagesAPI, error, text_reply, tool_reply
 from memory.checkpoints import open_checkpointer
 from memory.models import LedgerEntry
 from memory.store import open_engine, session_scope
@@ -35,7 +36,6 @@ from telemetry.genai import REDACTED, Redactor
 from telemetry.metrics import DURATION_BUCKETS, TOKEN_BUCKETS, views
 from telemetry.spanstore import SpanStoreExporter, TurnSpanProcessor
 from telemetry.traces import TraceNotFound, prune_spans, recent_traces, trace_spans
-from tests.messages_api import MessagesAPI, error, text_reply, tool_reply
 
 MODEL = "claude-sonnet-5-5"
 PROJECT = {"title": "Handover Helper",

@@ -377,7 +377,7 @@ def test_a_claude_reply_streams_in_pieces(tmp_path: Any) -> None:
     import anthropic
 
     from agent.claude import ClaudeModel
-    from tests.messages_api import MessagesAPI, text_reply
+    from evals.messages_api import MessagesAPI, text_reply
 
     reply = "Tell me about the problem: who has it, and what goes wrong for them today?"
     with MessagesAPI() as api, anthropic.Anthropic(api_key="test-key", base_url=api.base_url,

@@ -15,12 +15,12 @@ import httpx
 import uvicorn
 from sqlalchemy import Engine
 
-from agent.model import Model
 from agent.offline import OfflineCoach
 from agent.settings import Settings
 from agent.web.app import create_app
 from memory.accounts import add_user
 from memory.store import open_engine
+from seam.model import Model
 
 # The demo learner's first message: everything step 1's gate asks for.
 STEP_ONE = (

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from memory.models import Evidence, PostmortemVersion, Project
-from telemetry.pricing import PriceTable
+from seam.pricing import PriceTable
 from tools.gates import ProjectRecord
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from memory.models import Evidence, Lesson, ProjectUsage
 from memory.store import session_scope
-from telemetry.pricing import Usage, price_table
+from seam.pricing import Usage, price_table
 from tools.audit import AuditError, audit_repository
 from tools.base import Args, Tool, ToolContext, ToolError, own_project
 from tools.deployment import AddressPolicy, check_deployment_url

@@ -18,9 +18,9 @@ from evals.dataset import BASELINE
 from memory.models import LedgerEntry
 from memory.store import open_engine, session_scope
 from memory.users import ensure_user
+from seam.pricing import price_table
 from telemetry.budget import Budget
 from telemetry.ledger import MeteredModel
-from telemetry.pricing import price_table
 
 if TYPE_CHECKING:
     from evals.graders import Grader

@@ -22,12 +22,12 @@ from opentelemetry import trace
 from sqlalchemy import Engine
 
 from agent.errors import MAX_MESSAGE_BYTES
-from agent.model import Model
 from agent.settings import Settings
 from agent.web.errors import install_handlers
 from agent.web.middleware import BodyLimit, SecurityHeaders
 from memory.checkpoints import open_checkpointer
 from memory.store import open_engine
+from seam.model import Model
 from telemetry.tracing import coach_provider, flush
 
 log = logging.getLogger(__name__)

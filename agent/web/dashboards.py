@@ -15,9 +15,9 @@ from agent.web.api import Me, W
 from agent.web.schemas import ERRORS, BudgetOut, CostReport
 from memory.models import LedgerEntry
 from memory.store import session_scope
+from seam.pricing import price_table
 from telemetry.budget import Budget, start_of_day
 from telemetry.costs import TOKENS, cost_report
-from telemetry.pricing import price_table
 from telemetry.traces import TraceNotFound, recent_traces, totals, trace_spans
 
 router = APIRouter(responses=ERRORS)

@@ -10,9 +10,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from agent.errors import CoachError, ThreadBusy
-from agent.model import ModelError
 from memory.accounts import AccountError
 from memory.store import StoreError
+from seam.model import ModelError
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from telemetry.pricing import Usage
+from seam.pricing import Usage
 
 Block = dict[str, Any]
 Message = dict[str, Any]
