@@ -36,7 +36,8 @@ from seam.model import Model, ModelError, text_of
 from seam.pricing import price_table
 from telemetry.budget import Budget
 from telemetry.genai import capture_content as content_capture_on
-from telemetry.instrument import InstrumentedModel, ToolTracer, node_spans
+from telemetry.genai import redact
+from telemetry.instrument import InstrumentedModel, ToolTracer, node_spans, record_redacted
 from telemetry.ledger import Call, MeteredModel
 from telemetry.tracing import coach_provider, default_meter_provider, flush, trace_id_of
 from tools import ToolContext
@@ -277,7 +278,9 @@ class Coach:
         attributes = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "coach",
                       "gen_ai.conversation.id": thread_id, "user.id": self.user,
                       "session.id": thread_id, "openinference.span.kind": "AGENT"}
-        with self.tracer.start_as_current_span("invoke_agent coach", attributes=attributes) as span:
+        with self.tracer.start_as_current_span(
+                "invoke_agent coach", attributes=attributes, record_exception=False,
+                set_status_on_exception=False) as span, record_redacted(span):
             result = self._turn(thread_id, text, on_text)
             result.trace_id = trace_id_of(span)
             if result.project_id is not None:
@@ -303,7 +306,8 @@ class Coach:
                 reply = "\n\n".join(t for m in new if m["role"] == "assistant"
                                      if (t := text_of(m).strip()))
             except ModelError as exc:
-                error = str(exc)
+                # Redacted before it reaches the transcript, the reply and the span.
+                error = redact(str(exc))
                 state = {}
                 new = [{"role": "user", "content": [{"type": "text", "text": text}]}]
                 reply = (f"Sorry, that turn failed: {error}. Your message is kept and anything "

@@ -18,6 +18,7 @@ from memory.store import session_scope
 from seam.model import Model, ModelError, ModelRequest, ModelResponse
 from seam.pricing import PriceTable, Usage, price_table
 from telemetry.budget import Budget
+from telemetry.genai import redact
 
 
 @dataclass
@@ -79,7 +80,7 @@ class MeteredModel:
             trace_id=format(span.trace_id, "032x") if span.is_valid else None,
             span_id=format(span.span_id, "016x") if span.is_valid else None,
             latency_ms=int((time.perf_counter() - started) * 1000),
-            status=status, error=str(error) if error else None,
+            status=status, error=redact(str(error)) if error else None,
             cost_usd=cost if response else Decimal(0),
             estimated=bool(response and response.estimated),
         )

@@ -13,6 +13,7 @@ from agent.errors import CoachError, ThreadBusy
 from memory.accounts import AccountError
 from memory.store import StoreError
 from seam.model import ModelError
+from telemetry.genai import redact
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def status_for(exc: BaseException) -> int:
 def detail_for(exc: BaseException) -> str:
     if status_for(exc) == 500:
         return "internal error: the server logged it"
-    return str(exc)
+    return redact(str(exc))
 
 
 def _where(loc: tuple[Any, ...]) -> str:
