@@ -263,3 +263,48 @@ def test_the_report_counts_what_it_checked_and_leaves_the_bundle_alone() -> None
     assert b == before
     assert grounding_report("No figures at all here.", b) == {
         "checked": 0, "unsupported": [], "grounded": True}
+
+
+# -- conversions pinned one direction at a time (each found unpinned by mutation testing) ----
+
+
+def note(text: str) -> dict[str, Any]:
+    """A bundle holding only one sentence of evidence."""
+    return {"project": {"usage_note": text}}
+
+
+@pytest.mark.parametrize("text, evidence", [
+    ("The evals pass at 0.91.", "passed at 91% of cases"),   # a percentage backs its share
+    ("The evals pass at 91%.", "pass rate 0.91"),           # a share backs its percentage
+    ("Half of them, 0.5, passed.", "50% passed"),
+    ("We had 0.02 of them.", "2% of cases"),
+    ("All of them passed: 100%.", "pass rate 1.0"),         # a whole share matches 100%
+    ("All of them passed: 100%.", "pass rate 1"),
+])
+def test_a_share_and_its_percentage_back_each_other(text: str, evidence: str) -> None:
+    assert unsupported(text, note(evidence)) == []
+
+
+@pytest.mark.parametrize("text, evidence", [
+    ("We had 9100 users.", "passed at 91% of cases"),  # 91% is 0.91, never 9,100
+    ("We had 9100 users.", "pass rate 0.91 and 91 cases"),
+    ("We had 200 users.", "2 of the features"),        # 2 is not a share: no 200
+    ("We had 100 users.", "project 1"),                # nor is 1 (an id, a count)
+    ("We had 0.2 of them.", "2% of cases"),            # 2% is 0.02, not 0.2
+])
+def test_a_figure_is_not_backed_by_another_scale(text: str, evidence: str) -> None:
+    assert len(unsupported(text, note(evidence))) == 1
+
+
+def test_dates_that_no_format_parses_need_the_words_themselves() -> None:
+    # "31 February" is no real day: it counts only where the evidence says it word for word.
+    assert [u["item"] for u in unsupported("It shipped on 31 February 2026.", note(
+        "shipped 2026-02-28"))] == ["31 February 2026"]
+    assert unsupported("It shipped on 31 February 2026.", note(
+        "it shipped on 31 February 2026, they said")) == []
+
+
+def test_sept_is_read_as_september() -> None:
+    assert unsupported("It shipped in Sept 2026.", note("shipped 2026-09-03")) == []
+    assert [u["item"] for u in unsupported("It shipped in Sept 2026.", note(
+        "shipped 2026-10-03"))] == ["Sept 2026"]

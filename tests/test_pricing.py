@@ -323,3 +323,23 @@ def test_missing_user_price_file_is_ignored(tmp_path: Path) -> None:
 def test_price_table_is_cached() -> None:
     assert price_table() is price_table()
     assert price_table().knows("claude-sonnet-5-5")
+
+
+def test_a_call_before_the_first_price_period_has_an_unknown_cost(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    user = tmp_path / "prices.json"
+    user.write_text(json.dumps({"models": [{"ids": ["claude-new-1"], "periods": [
+        {"from": "2026-03-01", "input": "4", "cache_write_5m": "5", "cache_write_1h": "8",
+         "cache_read": "0.4", "output": "20"},
+        {"from": "2026-01-01", "input": "3", "cache_write_5m": "3.75", "cache_write_1h": "6",
+         "cache_read": "0.3", "output": "15"}]}]}))
+    table = PriceTable.load(user)
+    million_in = {"input_tokens": 1_000_000}
+    assert cost("claude-new-1", on=date(2025, 12, 31), table=table, **million_in) is None
+    assert "claude-new-1" in caplog.text and "2026-01-01" in caplog.text
+    # from its first day on, each period's own rates (periods need not be listed in order)
+    assert cost("claude-new-1", on=date(2026, 1, 1), table=table, **million_in) == Decimal(3)
+    assert cost("claude-new-1", on=date(2026, 2, 28), table=table, **million_in) == Decimal(3)
+    assert cost("claude-new-1", on=date(2026, 3, 1), table=table, **million_in) == Decimal(4)
+    # no tokens cost nothing, whatever the day
+    assert cost("claude-new-1", on=date(2025, 12, 31), table=table) == Decimal(0)
