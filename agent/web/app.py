@@ -8,6 +8,7 @@ settings `coach serve` put in the environment.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from fastapi_offline import FastAPIOffline
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from opentelemetry import trace
 from sqlalchemy import Engine
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from agent.errors import MAX_MESSAGE_BYTES
 from agent.settings import Settings
@@ -39,6 +41,9 @@ MAX_BODY_BYTES = 6 * MAX_MESSAGE_BYTES + 4096
 TURN_THREADS = 16
 # How long a web turn waits for another turn on the same thread before answering 409.
 LEASE_WAIT_S = 2.0
+
+# Set by `coach serve --allowed-hosts` for its worker processes.
+ALLOWED_HOSTS_VARIABLE = "COACH_ALLOWED_HOSTS"
 
 ModelFactory = Callable[[], Model]
 
@@ -67,7 +72,8 @@ def default_factory(settings: Settings) -> ModelFactory:
     return lambda: make_model(settings.model)
 
 
-def create_app(settings: Settings, model_factory: ModelFactory | None = None) -> FastAPI:
+def create_app(settings: Settings, model_factory: ModelFactory | None = None, *,
+               allowed_hosts: list[str] | None = None) -> FastAPI:
     factory = model_factory or default_factory(settings)
 
     @asynccontextmanager
@@ -92,7 +98,11 @@ def create_app(settings: Settings, model_factory: ModelFactory | None = None) ->
                     "users add NAME`) or the session cookie of the sign-in page.")
     install_handlers(app)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)  # outermost: before anything reads
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)  # before anything reads the body
+    if allowed_hosts:
+        # Outermost: a request for another Host (DNS rebinding, a stray vhost) is refused
+        # with 400 before anything else runs.
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
 
     from agent.web import api, auth, dashboards, pages
 
@@ -106,4 +116,6 @@ def create_app(settings: Settings, model_factory: ModelFactory | None = None) ->
 
 def create_app_from_env() -> FastAPI:
     """The import-string factory for `uvicorn --workers N` (settings from COACH_* vars)."""
-    return create_app(Settings.load())
+    hosts = [h.strip() for h in os.environ.get(ALLOWED_HOSTS_VARIABLE, "").split(",")
+             if h.strip()]
+    return create_app(Settings.load(), allowed_hosts=hosts or None)
