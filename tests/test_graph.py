@@ -39,7 +39,7 @@ class ScriptedModel:
         # Copy the messages: the graph builds new lists, but be safe about later mutation.
         self.requests.append(ModelRequest(
             system=request.system, messages=json.loads(json.dumps(request.messages)),
-            tools=request.tools, context=request.context, metadata=request.metadata))
+            tools=request.tools, context=request.records, metadata=request.metadata))
         if self.queue:
             item = self.queue.pop(0)
         elif self.default is not None:
@@ -333,7 +333,7 @@ def test_system_prompt_and_tools_follow_the_step(h: Harness, model: ScriptedMode
     first = model.requests[-1]
     assert instructions(None) in first.system
     assert {t["name"] for t in first.tools} == {"create_project", "get_portfolio"}
-    assert first.context == {"project": None}
+    assert first.records == {"project": None}
 
     pid = h.project(step="deploy")
     h.thread = "t2"
@@ -344,7 +344,7 @@ def test_system_prompt_and_tools_follow_the_step(h: Harness, model: ScriptedMode
     names = {t["name"] for t in deploy.tools}
     assert "check_deployment" in names
     assert "create_project" not in names and "submit_postmortem" not in names
-    assert deploy.context["project"]["id"] == pid
+    assert deploy.records["project"]["id"] == pid
     assert deploy.metadata["step"] == "deploy" and deploy.metadata["project_id"] == pid
     assert deploy.metadata["purpose"] == "coach"
     # Every tool offered has a Messages-API definition.
@@ -371,7 +371,7 @@ def test_create_project_makes_it_the_threads_project(h: Harness, model: Scripted
     assert state["project_id"] is not None
     assert h.get(state["project_id"]).title == "Handover"
     # The second call already sees the project and step 1's tools.
-    assert model.requests[1].context["project"]["id"] == state["project_id"]
+    assert model.requests[1].records["project"]["id"] == state["project_id"]
     assert "update_project" in {t["name"] for t in model.requests[1].tools}
 
 

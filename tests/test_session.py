@@ -143,7 +143,7 @@ def test_another_learners_thread_is_refused(sqlite_url: str, coach: Coach) -> No
             bob.turn(tid, "status")
         with pytest.raises(CoachError):
             bob.transcript(tid)
-        assert bob.threads() == []
+        assert bob.threads.all() == []
     assert thread_row(coach.engine, tid).turns == 1
     assert [e.turn for e in coach.transcript(tid)] == [1] * len(coach.transcript(tid))
 
@@ -402,7 +402,7 @@ def resume_in_a_new_process(url: str, open_one: Callable[[], Any]) -> None:
         assert created.step == "build"
         first.turn(tid, "Worked: starting from real notes")
     with open_one() as second:
-        assert [t.id for t in second.threads()] == [tid]
+        assert [t.id for t in second.threads.all()] == [tid]
         result = second.turn(tid, "status")
         assert result.turn == 3
         assert result.project_id == created.project_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import Field, field_validator
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from memory.models import Evidence, Lesson, PostmortemVersion, Project, StepTransition, utcnow
 from memory.store import session_scope
@@ -47,6 +47,13 @@ class ProjectFields(Args):
         default=None, description=f"from: {', '.join(CAPABILITIES)}")
 
     _check_capabilities = field_validator("capabilities")(_capabilities)
+
+
+def active_project_id(session: Session, user_id: int) -> int | None:
+    """The learner's most recent project that is not done yet: the one a thread coaches."""
+    return session.exec(select(Project.id).where(Project.user_id == user_id,
+                                                 Project.step != DONE)
+                        .order_by(col(Project.id).desc())).first()
 
 
 def project_view(session: Session, project: Project) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def turn_runner(w: Web, me: Caller, thread_id: str, text: str) -> TurnRun:
 def draft_context(w: Web, me: Caller) -> ToolContext:
     # A learner's path would point at the server's disk, not their own.
     return drafting_context(w.settings, w.engine, me.id, w.model_factory(),
-                            allow_local_paths=False)
+                            allow_local_paths=False, tracer_provider=w.tracer_provider)
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
