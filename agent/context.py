@@ -33,6 +33,8 @@ class CoachRuntime:
     window_turns: int = 6
     max_model_calls: int = 8
     max_tokens: int = 2048
+    # What the coach's calls are for in the ledger: `coach`, or `eval` in a paid eval run.
+    purpose: str = "coach"
     on_text: Callable[[str], None] | None = None
     extra_metadata: dict[str, Any] = field(default_factory=dict)
     run_tool: Callable[[Tool, ToolContext, dict[str, Any]], ToolResult] = call_tool

@@ -31,9 +31,10 @@ from agent.state import CoachState
 from agent.steps import SYSTEM_PROMPT, instructions, step_tools
 from memory.store import open_engine
 from memory.users import ensure_user
+from memory.vocabulary import DONE
 from seam.model import Block, Message, ModelRequest, is_learner_text, text_of
 from tools import TOOLS
-from tools.gates import DONE, GATE_TOOL
+from tools.gates import GATE_TOOL
 
 Node = Callable[[CoachState, Runtime[CoachRuntime]], dict[str, Any]]
 SUMMARY_LINES = 12
@@ -126,7 +127,7 @@ def coach(state: CoachState, runtime: Runtime[CoachRuntime]) -> dict[str, Any]:
         tools=[TOOLS[name].schema() for name in step_tools(step)],
         max_tokens=rt.max_tokens,
         records=view,
-        metadata={"user_id": rt.user_id, "thread_id": rt.thread_id,
+        metadata={"user_id": rt.user_id, "thread_id": rt.thread_id, "purpose": rt.purpose,
                   "project_id": project["id"] if project else None, "step": step,
                   **rt.extra_metadata},
         on_text=rt.on_text,
@@ -178,8 +179,8 @@ def _run(state: CoachState, rt: CoachRuntime, uses: list[Block]) -> dict[str, An
         else:
             result = rt.run_tool(tool, rt.tools(), use)
             ok, text = result.ok, result.text()
-            if ok and use["name"] in ("create_project", "start_next_project"):
-                project_id = result.project_id
+            if result.opened_project is not None:
+                project_id = result.opened_project
             if use["name"] == GATE_TOOL:
                 gate = result.content
         results.append({"type": "tool_result", "tool_use_id": use["id"], "content": text,

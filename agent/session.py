@@ -124,6 +124,7 @@ class Coach:
         self._tool_context = tool_context
         self.allow_local_paths = allow_local_paths
         self.name = model.name
+        self.purpose = purpose
         self.tracer_provider = tracer_provider or coach_provider(engine)
         self.tracer = self.tracer_provider.get_tracer("portfolio-coach")
         # Metered, budgeted and traced in the one place every model is built.
@@ -182,7 +183,7 @@ class Coach:
         ctx.learner_message = text
         return CoachRuntime(engine=self.engine, user_id=self.user_id, model=model,
                             thread_id=thread_id, tool_context=ctx, on_text=on_text,
-                            run_tool=self._tool_tracer.run)
+                            run_tool=self._tool_tracer.run, purpose=self.purpose)
 
     def turn(self, thread_id: str, text: str,
              on_text: Callable[[str], None] | None = None) -> TurnResult:

@@ -26,7 +26,7 @@ from memory.models import (
     StepTransition,
 )
 from memory.store import session_scope
-from tools.gates import CAPABILITIES
+from memory.vocabulary import CAPABILITIES
 
 PROBLEM = ("Night-shift nurses hand over ten to twenty patients in a few minutes from "
            "handwritten notes, and abnormal vitals get lost when the ward is busy and tired.")

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from typing import Any
 
-from fastapi.responses import StreamingResponse
+from fastapi.sse import EventSourceResponse, format_sse_event
 
 from agent.drafting import drafting_context
 from agent.errors import CoachError
@@ -59,13 +59,18 @@ def draft_context(w: Web, me: Caller) -> ToolContext:
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n".encode()
+    return format_sse_event(data_str=json.dumps(data, default=str), event=event)
 
 
-async def stream_turn(run: TurnRun, pool: Executor) -> StreamingResponse:
+async def stream_turn(run: TurnRun, pool: Executor) -> EventSourceResponse:
     """The reply as server-sent events: `text` events as it is written, then one `turn`
     event with the turn object. The turn runs in a worker thread and feeds a queue;
-    an error before any output (a busy thread) is raised here, so it gets its 4xx."""
+    an error before any output (a busy thread) is raised here, so it gets its 4xx.
+
+    FastAPI's own SSE support encodes the events (`format_sse_event`) and names the
+    response (`EventSourceResponse`); its `yield`-from-the-route form is not used because
+    one route answers JSON or a stream by `Accept`, and a busy thread must still get its
+    409 before the stream starts."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
 
@@ -110,5 +115,5 @@ async def stream_turn(run: TurnRun, pool: Executor) -> StreamingResponse:
                 return
             kind, value = await queue.get()
 
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return EventSourceResponse(events(), headers={"Cache-Control": "no-cache",
+                                                  "X-Accel-Buffering": "no"})
