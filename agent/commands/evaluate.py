@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import Progress
 from sqlalchemy import Engine
 
+from agent.commands.common import json_option
 from agent.errors import CoachError
 from agent.settings import Settings
 from agent.stack import model_for, user_prices
@@ -42,7 +43,7 @@ def evaluate(ctx: typer.Context,
              judge: str | None = typer.Option(None, "--judge",
                                               help="A Claude model that grades coaching "
                                                    "quality (needs ANTHROPIC_API_KEY)."),
-             as_json: bool = typer.Option(False, "--json", help="Print the JSON report.")
+             as_json: bool = json_option("Print the JSON report.")
              ) -> None:
     """Run the eval set against the coach (offline by default) and grade every case. With a
     Claude model, its spend lands in your ledger under purpose `eval`, within your budget."""

@@ -17,7 +17,7 @@ from rich.progress import Progress
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from agent.commands.common import open_store
+from agent.commands.common import json_option, open_store
 from agent.drafting import drafting_context
 from agent.errors import CoachError
 from agent.settings import Settings
@@ -56,7 +56,7 @@ def draft_one(ctx: ToolContext, project_id: int) -> dict[str, Any]:
 @app.command("draft")
 def draft(ctx: typer.Context, project_id: int = typer.Argument(..., metavar="PROJECT_ID"),
           out: Path | None = typer.Option(None, "--out", help="Write the Markdown here."),
-          as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+          as_json: bool = json_option()) -> None:
     """Draft a post-mortem for one project; every draft is a new numbered version."""
     settings: Settings = ctx.obj
     with drafting(settings) as (_engine, _user_id, tctx):
@@ -84,7 +84,7 @@ def draft(ctx: typer.Context, project_id: int = typer.Argument(..., metavar="PRO
 def batch(ctx: typer.Context,
           workers: int = typer.Option(2, "--workers", min=1, max=8,
                                       help="Drafts written at once."),
-          as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+          as_json: bool = json_option()) -> None:
     """Draft every project at step 5 that lacks an up-to-date draft. Safe to re-run: a
     project drafted before an interruption is skipped the next time."""
     settings: Settings = ctx.obj

@@ -96,8 +96,7 @@ def render(spans: list[dict[str, Any]]) -> Tree:
 
 @app.command("show")
 def show_trace(ctx: typer.Context, trace_id: str = typer.Argument(..., metavar="TRACE_ID"),
-               as_json: bool = typer.Option(False, "--json",
-                                            help="Print the spans as JSON.")) -> None:
+               as_json: bool = json_option("Print the spans as JSON.")) -> None:
     """One turn as a tree of spans, with durations, tokens, costs and errors."""
     settings: Settings = ctx.obj
     try:
