@@ -140,7 +140,13 @@ class ClaudeModel:
         usage = Usage()
         message: ApiMessage | None = None
         for _ in range(MAX_PAUSE_RESUMES + 1):
-            message = self._stream(body, request)
+            try:
+                message = self._stream(body, request)
+            except ModelError as exc:
+                # Earlier parts of a paused turn were billed too.
+                if exc.usage is not None or usage != Usage():
+                    exc.usage = _add(usage, exc.usage or Usage())
+                raise
             content += [b.model_dump(exclude_none=True) for b in message.content]
             usage = _add(usage, usage_of(message))
             if message.stop_reason != "pause_turn":
@@ -169,8 +175,10 @@ class ClaudeModel:
             raise describe_error(exc, self.secrets) from None
 
     def _stream(self, body: dict[str, Any], request: ModelRequest) -> ApiMessage:
+        opened: Any = None
         try:
             with self.client.messages.stream(max_tokens=request.max_tokens, **body) as stream:
+                opened = stream
                 try:
                     if request.on_text:
                         for text in stream.text_stream:
@@ -185,7 +193,21 @@ class ClaudeModel:
                 message._request_id = getattr(message, "_request_id", None) or stream.request_id
                 return message
         except anthropic.APIError as exc:
-            raise describe_error(exc, self.secrets) from None
+            error = describe_error(exc, self.secrets)
+            error.usage = _usage_so_far(opened)
+            raise error from None
+
+
+def _usage_so_far(stream: Any) -> Usage | None:
+    """What a broken stream's message_start (and any message_delta) reported: the input
+    and cache tokens are billed even though the reply never finished."""
+    if stream is None:
+        return None
+    try:
+        snapshot = stream.current_message_snapshot
+    except AssertionError:  # it broke before message_start: nothing was counted
+        return None
+    return usage_of(snapshot)
 
 
 def _records(request: ModelRequest) -> str:

@@ -67,8 +67,14 @@ class Budget:
                 "$COACH_HOME/prices.json, or set COACH_BUDGET_USD=none")
         if worst <= left:
             return
-        if count is not None:
-            worst = self.worst_case(model, count(request), request.max_tokens) or worst
+        # When the reply alone (max_tokens of output) could pass the cap, no prompt count
+        # can change the answer: refuse without asking the API.
+        reply_alone = self.worst_case(model, 0, request.max_tokens)
+        if count is not None and reply_alone is not None and reply_alone <= left:
+            try:
+                worst = self.worst_case(model, count(request), request.max_tokens) or worst
+            except ModelError:
+                pass  # the API cannot count (it is down): decide on the cheap upper bound
         if worst > left:
             raise BudgetExceeded(
                 f"today's budget is ${self.limit:f} and ${max(left, Decimal(0)):.4f} is left;"

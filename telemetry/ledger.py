@@ -33,7 +33,11 @@ class MeteredModel(WrapperModel):
         try:
             response = self.inner.complete(request)
         except ModelError as exc:
-            self._record(request, Usage(), None, started, status="error", error=exc)
+            # A call that failed part-way (a stream cut after message_start) was billed for
+            # what the API had counted: recorded with that usage and its cost, as failed.
+            billed = exc.usage or Usage()
+            cost = self.prices.cost(self.name, billed, date.today()) if exc.usage else Decimal(0)
+            self._record(request, billed, None, started, status="error", error=exc, cost=cost)
             raise
         response.cost_usd = self.prices.cost(response.model or self.name, response.usage,
                                              date.today())
@@ -42,7 +46,8 @@ class MeteredModel(WrapperModel):
 
     def _record(self, request: ModelRequest, usage: Usage, response: ModelResponse | None,
                 started: float, *, status: str = "ok",
-                error: ModelError | None = None) -> int | None:
+                error: ModelError | None = None,
+                cost: Decimal | None = Decimal(0)) -> int | None:
         meta: dict[str, Any] = request.metadata
         span = trace.get_current_span().get_span_context()
         w5m, w1h = usage.writes()
@@ -62,7 +67,7 @@ class MeteredModel(WrapperModel):
             span_id=format(span.span_id, "016x") if span.is_valid else None,
             latency_ms=int((time.perf_counter() - started) * 1000),
             status=status, error=redact(str(error)) if error else None,
-            cost_usd=response.cost_usd if response else Decimal(0),
+            cost_usd=response.cost_usd if response else cost,
             estimated=bool(response and response.estimated),
         )
         with session_scope(self.engine) as s:
