@@ -117,7 +117,8 @@ def grounding_report(text: str, bundle: dict[str, Any]) -> dict[str, Any]:
                               (MODEL, "model", evidence.mentions)):
         for m in pattern.finditer(masked):
             checked += 1
-            item = m.group(0).rstrip(".,;:!?") if kind == "url" else m.group(0)
+            # A full stop after a URL or a model name ("… gpt-4o.") ends the sentence.
+            item = m.group(0).rstrip(".,;:!?")
             if not ok(item):
                 claim(kind, item, m.start())
         # Mask what was checked so its digits are not checked again as numbers.
