@@ -27,6 +27,7 @@ from agent.errors import MAX_MESSAGE_BYTES
 from agent.settings import Settings
 from agent.web.errors import install_handlers
 from agent.web.middleware import BodyLimit, SecurityHeaders
+from agent.web.ratelimit import make_guard
 from memory.checkpoints import open_checkpointer
 from memory.store import open_engine
 from seam.model import Model
@@ -85,6 +86,7 @@ def create_app(settings: Settings, model_factory: ModelFactory | None = None, *,
             with open_checkpointer(settings.database_url) as saver, \
                     ThreadPoolExecutor(TURN_THREADS, thread_name_prefix="turn") as pool:
                 app.state.web = Web(settings, engine, saver, provider, factory, pool)
+                app.state.guard = make_guard(engine)
                 yield
         finally:
             flush(provider)
