@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 # Each module and the tests that are its specification.
 MODULES = {
-    "tools/gates.py": ["tests/test_gates.py"],
+    "tools/gates.py": ["tests/test_gates.py", "tests/test_gate_messages.py"],
     "tools/deployment.py": ["tests/test_deployment.py"],
     "seam/pricing.py": ["tests/test_pricing.py"],
     "tools/grounding.py": ["tests/test_grounding.py"],

@@ -370,3 +370,4 @@ def test_postmortem_length_is_1200_to_2000_words_inclusive(n: int, ok: bool) -> 
     report = postmortem_report(text, {})
     length_ok = any(p.startswith("length:") for p in report["passed"])
     assert length_ok is ok, report
+
