@@ -209,6 +209,7 @@ class Coach:
     def _turn(self, thread_id: str, text: str,
               on_text: Callable[[str], None] | None) -> TurnResult:
         with self.threads.lease(thread_id):
+            turn = self.threads.begin_turn(thread_id, text)
             tally = Tally(self.model)
             calls = tally.responses
             runtime = self.runtime(thread_id, on_text, text, model=tally)
@@ -228,7 +229,8 @@ class Coach:
                 new = [{"role": "user", "content": [{"type": "text", "text": text}]}]
                 reply = (f"Sorry, that turn failed: {error}. Your message is kept and anything "
                          "already saved stays saved; send it again to continue.")
-            number = self.threads.record(thread_id, new, error, state.get("project_id"))
+            number = self.threads.record(thread_id, new, error, state.get("project_id"),
+                                         turn=turn)
             self.checkpointer.prune([thread_id])
         project_id = state.get("project_id") if state else self.threads.project_of(thread_id)
         return TurnResult(
