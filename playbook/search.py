@@ -102,7 +102,9 @@ class Playbook:
         """The entries written for one step (all of them when no step is given)."""
         if step is None:
             return list(self.entries)
-        return [e for e in self.entries if step in e.steps]
+        # Entries written mainly for this step first, general ones (every step) last.
+        return sorted((e for e in self.entries if step in e.steps),
+                      key=lambda e: (e.steps.index(step), len(e.steps), e.id))
 
 
 class KeywordOverlap:

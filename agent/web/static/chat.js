@@ -24,6 +24,7 @@
     const params = new URLSearchParams();
     if (currentStep) params.set("step", currentStep);
     if (query) params.set("q", query);
+    else params.set("limit", "20");  // a step's entries, folded: titles are short
     const data = await json(`/api/playbook?${params}`);
     $("playbook-caption").textContent = query
       ? (data.entries.length ? `Best matches for “${query}”` : `Nothing matches “${query}”.`)
