@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from memory.vocabulary import LessonKind
-
 SECTIONS = ("TL;DR", "The problem and why me", "What I built", "Deployment", "Evals",
             "Observability and cost", "What worked", "What didn't", "Tradeoffs",
             "What I'd do next", "Appendix: metrics")
@@ -191,7 +189,7 @@ def lessons(b: dict[str, Any], kind: str, lead: str, empty: str) -> str:
     return "\n\n".join(paragraphs)
 
 
-KIND_WORDS: dict[LessonKind, str] = {"worked": "success", "didnt_work": "failure", "tradeoff": "tradeoff",
+KIND_WORDS = {"worked": "success", "didnt_work": "failure", "tradeoff": "tradeoff",
               "decision": "decision"}
 REFLECTIONS = (
     "I noted it when it happened, which is why it is here in my own words.",
