@@ -1,7 +1,7 @@
 """The coaching playbook: curated entries on the craft, and a ranked search over them.
 
-A bottom-layer package: it imports nothing of the project, so tools, the offline coach,
-the CLI and the web app can all read it.
+It sits just above `memory` (it imports only the vocabulary of steps and capabilities), so
+tools, the offline coach, the CLI and the web app can all read it.
 """
 
 from playbook.answer import answer_question

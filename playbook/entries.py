@@ -9,15 +9,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from memory.vocabulary import CAPABILITIES, STEPS
+
 ENTRIES_DIR = Path(__file__).with_name("entries")
 
-# The contract's step ids and capability vocabulary (tools.gates holds the same tuples; a
-# test keeps them equal). Repeated here because this package sits below `tools`.
-STEPS: tuple[str, ...] = ("problem", "build", "deploy", "harden", "postmortem", "repeat")
-CAPABILITIES: tuple[str, ...] = (
-    "retrieval", "tool_use", "agents", "structured_output", "evals_ci", "observability",
-    "streaming", "multi_user", "fine_tuning", "multimodal", "scale",
-)
 FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n(.*)\Z", re.DOTALL)
 
 

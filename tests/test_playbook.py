@@ -44,8 +44,7 @@ def test_the_shipped_playbook_covers_every_step_with_enough_entries() -> None:
 
 
 def test_the_vocabulary_is_the_contracts() -> None:
-    assert STEPS == gates.STEPS
-    assert CAPABILITIES == gates.CAPABILITIES
+    assert STEPS is gates.STEPS and CAPABILITIES is gates.CAPABILITIES
 
 
 def test_entries_keep_to_a_few_short_paragraphs() -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
+from memory.vocabulary import StepId
 from playbook import default_playbook
 from tools.base import Args, Tool, ToolContext
-
-StepId = Literal["problem", "build", "deploy", "harden", "postmortem", "repeat"]
 
 
 class SearchPlaybookArgs(Args):

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
 
+from agent.commands.common import json_option
 from playbook import STEPS, Entry, default_playbook
 
 SHOWN = 5
@@ -35,7 +36,7 @@ def playbook(
                                                   "entry id to read in full."),
     step: str | None = typer.Option(None, "--step", help=f"Only entries for (or, with a "
                                     f"query, boosted for) one step: {', '.join(STEPS)}."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = json_option(),
 ) -> None:
     """List or search the coaching playbook."""
     if step is not None and step not in STEPS:
