@@ -137,7 +137,7 @@ def main() -> None:
     section = "\n".join(lines)
     print(section)
     if not args.no_write:
-        write_section(ROOT / "BENCHMARKS.md", "Playbook:", section)
+        write_section(ROOT / "BENCHMARKS.md", "## Playbook:", section)
     if args.update_baseline:
         recorded = {k: v for k, v in ours.as_dict().items() if k != "median_ms"}
         BASELINE.write_text(json.dumps(recorded, indent=2) + "\n")
