@@ -7,6 +7,7 @@
   const $ = (id) => document.getElementById(id);
   let threadId = null;
   let currentStep = null;
+  let playbookRequest = 0;  // only the latest listing or search may fill the panel
 
   // One playbook entry, folded: its title, and when opened the body and its "try this".
   // The body is HTML rendered by the server from our own Markdown with raw HTML disabled.
@@ -25,7 +26,9 @@
     if (currentStep) params.set("step", currentStep);
     if (query) params.set("q", query);
     else params.set("limit", "20");  // a step's entries, folded: titles are short
+    const mine = ++playbookRequest;
     const data = await json(`/api/playbook?${params}`);
+    if (mine !== playbookRequest) return;
     $("playbook-caption").textContent = query
       ? (data.entries.length ? `Best matches for “${query}”` : `Nothing matches “${query}”.`)
       : `For ${currentStep ? `the ${currentStep} step` : "getting started"}`;
@@ -151,7 +154,8 @@
     try {
       await loadThreads(wanted);
       if (threadId) await openThread(threadId);
-      if (!currentStep) await showPlaybook(null);
+      // Not awaited: the composer's handlers below must be in place without delay.
+      if (!currentStep) showPlaybook(null).catch((err) => Coach.showError("chat-error", err));
     } catch (err) { Coach.showError("chat-error", err); }
     $("playbook-search").addEventListener("submit", (e) => {
       e.preventDefault();
