@@ -129,7 +129,7 @@ class ClaudeModel:
                  max_retries: int = 2, timeout: float = 120.0):
         self.name = name
         self.client = client or anthropic.Anthropic(max_retries=max_retries, timeout=timeout)
-        self.server_address = self.client.base_url.host
+        self.server_address: str | None = self.client.base_url.host
         # This client's own credentials, which may not be in the environment.
         self.secrets = (self.client.api_key, self.client.auth_token)
 

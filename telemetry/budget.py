@@ -55,7 +55,7 @@ class Budget:
         return cost
 
     def check(self, model: str, request: ModelRequest,
-              count: Callable[[ModelRequest], int] | None) -> None:
+              count: Callable[[ModelRequest], int | None] | None) -> None:
         left = self.limit - self.spent_today()
         # A cheap upper bound first (2 characters a token); count exactly only when close.
         rough = len(json.dumps([request.system, request.tools, request.messages,
@@ -72,9 +72,11 @@ class Budget:
         reply_alone = self.worst_case(model, 0, request.max_tokens)
         if count is not None and reply_alone is not None and reply_alone <= left:
             try:
-                worst = self.worst_case(model, count(request), request.max_tokens) or worst
+                counted = count(request)
             except ModelError:
-                pass  # the API cannot count (it is down): decide on the cheap upper bound
+                counted = None  # the API cannot count (it is down): the cheap bound decides
+            if counted is not None:
+                worst = self.worst_case(model, counted, request.max_tokens) or worst
         if worst > left:
             raise BudgetExceeded(
                 f"today's budget is ${self.limit:f} and ${max(left, Decimal(0)):.4f} is left;"

@@ -106,10 +106,11 @@ def create_app(settings: Settings, model_factory: ModelFactory | None = None, *,
         # with 400 before anything else runs.
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
 
-    from agent.web import api, auth, dashboards, pages
+    from agent.web import api, auth, dashboards, pages, playbook
 
     app.include_router(api.router)
     app.include_router(dashboards.router)
+    app.include_router(playbook.router)
     app.include_router(auth.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
