@@ -102,7 +102,7 @@ def test_serve_on_loopback_prints_a_one_time_sign_in_link(tmp_path: Path) -> Non
             assert r.status_code == 303 and "coach_session" in browser.cookies
             page = browser.get(base + "/")
             assert page.status_code == 200 and ">me<" in page.text
-            assert browser.get(base + "/api/threads").json() == {"threads": []}
+            assert browser.get(base + "/api/threads").json() == {"threads": [], "next_cursor": None}
         assert httpx.get(link.group(1)).status_code == 401  # used once already
 
 
