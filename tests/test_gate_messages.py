@@ -269,3 +269,21 @@ def test_a_commit_count_is_reused_within_its_ttl_and_asked_again_after(tmp_path:
     assert gates.recent_commit_count(str(repo)) == 2
     assert gates._COMMITS[str(repo)][1] == 2
     gates._COMMITS.clear()
+
+
+def test_section_names_are_found_in_any_case_and_missing_ones_named() -> None:
+    from tools.gates import missing_sections
+
+    assert missing_sections("WHAT WORKED: a. What Didn't: b. TRADE-OFFS: c.") == []
+    assert missing_sections("What worked: a. Tradeoffs: c.") == ["what didn't"]
+    assert missing_sections("nothing here") == ["what worked", "what didn't", "tradeoffs"]
+
+
+def test_an_http_repository_url_and_a_ci_provider_alone_are_accepted() -> None:
+    assert check_gate(ProjectRecord(project("build", repo="http://git.example.com/ada/t"))).passed
+    rec = ProjectRecord(project("harden"), [
+        evidence("evals", {"cases": 12, "pass_rate": 0.9, "grader": "exact"}),
+        evidence("ci_gate", {"provider": "GitHub Actions"}),
+        evidence("observability", {"tool": "Langfuse", "link": "https://x.example/t/1"}),
+        evidence("cost_tracking", {"cost_usd": 0.01})])
+    assert check_gate(rec).passed
