@@ -78,6 +78,7 @@ class Handler(BaseHTTPRequestHandler):
             "drip": self._drip,
             "pause": self._pause,
             "marker": lambda: self._marker(int(arg)),
+            "garbage": self._garbage,
         }
         try:
             routes.get(head, lambda: self._send(404, b"not found"))()
@@ -113,6 +114,11 @@ class Handler(BaseHTTPRequestHandler):
                 return
             self.wfile.write(b"d")
             self.wfile.flush()
+
+    def _garbage(self) -> None:
+        self.wfile.write(b"NOT HTTP AT ALL\r\n\r\n")
+        self.wfile.flush()
+        self.close_connection = True
 
     def _pause(self) -> None:
         self.server_state.stop.wait(0.25)
@@ -612,3 +618,17 @@ def test_ports_1_and_65535_are_valid(port: int, connections: list) -> None:
 def test_site_local_ipv6_is_refused() -> None:
     assert AddressPolicy().check(ip_address("fec0::1")) == "site-local"
     assert AddressPolicy().check(ip_address("feff::1")) == "site-local"
+
+
+def test_a_reply_that_is_not_http_fails_with_its_kind(server: Server) -> None:
+    result = check_deployment_url(f"{server.base}/garbage", policy=LOCAL, timeout=3)
+    assert result.ok is False
+    assert result.reason.startswith("request failed: RemoteProtocolError: "), result.reason
+
+
+def test_a_host_with_no_addresses_is_refused_with_that_reason(connections: list) -> None:
+    result = check_deployment_url("https://empty.example/",
+                                  resolver=fake_resolver({"empty.example": []}))
+    assert result.ok is False
+    assert result.reason == "could not resolve empty.example: no addresses"
+    assert connections == []
