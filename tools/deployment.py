@@ -238,7 +238,8 @@ def _follow(
         # Every hop shares the one deadline, enforced per network operation (_within).
         with client.stream("GET", progress.url) as response:
             progress.status = response.status_code
-            if not response.is_redirect:
+            # A 3xx without a Location (300 Multiple Choices) is an answer, not a hop.
+            if not response.is_redirect or "location" not in response.headers:
                 progress.body = _read_capped(response, max_bytes)
                 return
             if len(progress.redirects) >= max_redirects:
