@@ -631,3 +631,18 @@ def test_a_host_with_no_addresses_is_refused_with_that_reason(connections: list)
     assert result.ok is False
     assert result.reason == "could not resolve empty.example: no addresses"
     assert connections == []
+
+
+def test_the_reasons_read_as_sentences(server: Server) -> None:
+    # What the learner reads, word for word (found unpinned by mutation testing).
+    assert check_deployment_url("http://10.0.0.1/").reason == \
+        "refused: 10.0.0.1 is a private address"
+    assert check_deployment_url("http://0.0.0.0/").reason == \
+        "refused: 0.0.0.0 is an unspecified address"
+    one = check_deployment_url(f"{server.base}/r2", policy=LOCAL)
+    assert one.reason == "HTTP 200 after 1 redirect"
+    page = check_deployment_url(f"{server.base}/streamlit", policy=LOCAL)
+    assert page.reason == "HTTP 200"
+    assert page.warnings == (
+        "this page looks like a Streamlit app; fine for a demo, but a portfolio project "
+        "reads better with a real front end or API",)
