@@ -69,13 +69,13 @@ def describe(call: Block, result: dict[str, Any]) -> str | None:
     if name == "submit_postmortem":
         verdict = "it passes the checks" if result.get("passed_checks") else \
             "still needed: " + "; ".join(result.get("failed", []))
-        return (f"Saved post-mortem version {result['version']} ({result['words']} words): "
+        return (f"Saved post-mortem version {result['version']} ({result['words']:,} words): "
                 f"{verdict}.")
     if name == "draft_postmortem":
         grounding = result["grounding"]
         verdict = "every figure is backed by your evidence" if grounding["grounded"] else \
             f"{len(grounding['unsupported'])} figure(s) need evidence"
-        return (f"Drafted post-mortem version {result['version']}: {result['words']} words "
+        return (f"Drafted post-mortem version {result['version']}: {result['words']:,} words "
                 f"(target {result['target_words']:,}); {verdict}. Fill in the [TODO]s, then "
                 "send it back with `Post-mortem: @file.md`. (`coach postmortem draft "
                 f"{result['project_id']} --out file.md` writes it to a file.)\n\n---\n\n"
@@ -89,11 +89,19 @@ def describe(call: Block, result: dict[str, Any]) -> str | None:
     return None
 
 
+# What each readiness level means, in the words a learner can act on.
+READINESS = {"building": "still building: 3 done projects make you ready to apply",
+             "ready to apply": "ready to apply; 5 make a strong portfolio",
+             "strong": "a strong portfolio"}
+
+
 def portfolio_text(result: dict[str, Any]) -> str:
     projects = result.get("projects", [])
     if not projects:
         return "Your portfolio is empty so far."
-    lines = [f"Your portfolio ({result['done']} done: {result['readiness']}):"]
+    done = result["done"]
+    lines = [f"Your portfolio: {done} done "
+             f"({READINESS.get(result['readiness'], result['readiness'])}):"]
     for p in projects:
         lines.append(f"- #{p['id']} {p['title']}: step {p['step']}, difficulty {p['difficulty']}")
     return "\n".join(lines)

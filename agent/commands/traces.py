@@ -16,7 +16,7 @@ from agent.errors import CoachError
 from agent.settings import Settings
 from memory.store import open_engine
 from memory.users import ensure_user
-from telemetry.traces import TraceNotFound, prune_spans, recent_traces, trace_spans
+from telemetry.traces import TraceNotFound, prune_spans, recent_traces, totals, trace_spans
 
 app = typer.Typer(help="Traces of your coaching turns (kept in the local database).",
                   no_args_is_help=True)
@@ -39,7 +39,7 @@ def list_traces(ctx: typer.Context,
     finally:
         engine.dispose()
     if as_json:
-        typer.echo(json.dumps(traces))
+        typer.echo(json.dumps({"traces": traces}))  # the shape GET /api/traces answers
         return
     console = Console()
     if not traces:
@@ -112,7 +112,8 @@ def show_trace(ctx: typer.Context, trace_id: str = typer.Argument(..., metavar="
     finally:
         engine.dispose()
     if as_json:
-        typer.echo(json.dumps(spans))
+        # The shape GET /api/traces/{trace_id} answers.
+        typer.echo(json.dumps({"trace_id": trace_id.lower(), **totals(spans), "spans": spans}))
         return
     Console().print(render(spans))
 

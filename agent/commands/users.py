@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from agent.errors import CoachError
 from agent.settings import Settings
-from memory.accounts import AccountError, add_user, issue_token, web_users
+from memory.accounts import AccountError, add_user, issue_token, signed_in_users
 from memory.store import open_engine
 
 app = typer.Typer(help="Learners who can sign in to `coach serve`.", no_args_is_help=True)
@@ -55,14 +55,19 @@ def token(ctx: typer.Context, name: str = typer.Argument(..., metavar="NAME"),
 @app.command("list")
 def list_users(ctx: typer.Context,
                as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Learners who hold a token (tokens themselves are never shown again)."""
+    """Learners who can sign in to `coach serve`: with a token, or through a sign-in link."""
     settings: Settings = ctx.obj
     engine = open_engine(settings.database_url)
     try:
-        names = web_users(engine)
+        users = signed_in_users(engine)
     finally:
         engine.dispose()
     if as_json:
-        typer.echo(json.dumps({"users": names}))
+        typer.echo(json.dumps({"users": list(users)}))
         return
-    typer.echo("\n".join(names) if names else "No users yet: `coach users add NAME`.")
+    if not users:
+        typer.echo("No users yet: `coach users add NAME`, or sign in through the link "
+                   "`coach serve` prints.")
+        return
+    width = max(len(name) for name in users)
+    typer.echo("\n".join(f"{name:<{width}}  {how}" for name, how in users.items()))

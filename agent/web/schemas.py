@@ -102,6 +102,9 @@ class CostRow(BaseModel):
     cost_usd: float | None
     unknown_cost_calls: int
     cache_savings_usd: float
+    estimated_calls: int = Field(0, description="Offline calls: their tokens are estimates.")
+    estimated_input_tokens: int = 0
+    estimated_output_tokens: int = 0
 
 
 class CostReport(BaseModel):
@@ -113,6 +116,9 @@ class CostReport(BaseModel):
     cache_savings_usd: float
     cache_hit_share: float
     calls: int
+    estimated_calls: int = 0
+    estimated_input_tokens: int = 0
+    estimated_output_tokens: int = 0
     rows: list[CostRow]
 
 

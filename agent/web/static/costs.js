@@ -79,7 +79,9 @@
     const used = budget.limit_usd ? Math.min(100, (100 * budget.spent_today_usd) / budget.limit_usd) : 0;
     document.getElementById("summary").replaceChildren(
       stat("spent in this window", money(report.total_usd)),
-      stat("model calls", num(report.calls)),
+      stat("model calls", num(report.calls),
+        report.estimated_calls ? el("div", { class: "muted small" },
+          `${num(report.estimated_calls)} offline (estimated tokens)`) : null),
       stat("cache-hit share of prompt tokens", `${(100 * report.cache_hit_share).toFixed(1)}%`),
       stat("saved by prompt caching", money(report.cache_savings_usd)),
       stat("spent today", money(budget.spent_today_usd),
@@ -115,14 +117,23 @@
     ]);
     // The offline coach costs $0: then spend charts show tokens, which still tell the story.
     const anyCost = byModel.series.some((s) => s.cost_usd.some((c) => c > 0));
-    const metric = anyCost ? "cost_usd" : "tokens";
+    const anyReal = byModel.series.some((s) => s.tokens.some((t) => t > 0));
+    // The offline coach's token counts are estimates: shown only as such, never as usage.
+    const metric = anyCost ? "cost_usd" : anyReal ? "tokens" : "estimated_tokens";
     const format = anyCost ? (v) => money(v, v < 0.01 ? 4 : 2) : (v) => num(Math.round(v));
     document.getElementById("metric-note").textContent = anyCost ? "US dollars per day (UTC)."
-      : "No spend in this window (the offline coach costs $0): showing tokens per day instead.";
+      : anyReal ? "No spend in this window: showing tokens per day instead."
+        : "No spend and no real token usage in this window: showing the offline coach's "
+          + "estimated tokens per day (estimates, at no cost).";
     stackedBars(document.getElementById("chart-model"), byModel.days, byModel.series, metric, format);
     stackedBars(document.getElementById("chart-purpose"), byPurpose.days, byPurpose.series, metric, format);
     const totals = Object.fromEntries(TOKEN_TYPES.map(([k]) => [k, report.rows.reduce((s, r) => s + r[k], 0)]));
     tokenBars(document.getElementById("chart-tokens"), totals);
+    document.getElementById("estimate-note").textContent = report.estimated_calls
+      ? `Plus ${num(report.estimated_calls)} offline calls with about `
+        + `${num(report.estimated_input_tokens)} input and ${num(report.estimated_output_tokens)} `
+        + "output tokens, estimated: the offline coach has no real token usage and costs nothing."
+      : "";
     summary(report, budget);
     topThreads(threads);
   }
