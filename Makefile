@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo serve test lint bench bench-load clean
+INTEROP := .venv-interop
+INTEROP_STAMP := $(INTEROP)/.installed
+
+.PHONY: demo serve test lint interop bench bench-load clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +25,18 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
+# The LangGraph dev server cannot share .venv (see constraints-devserver.txt): its own venv,
+# with the project installed, for tests/test_devserver.py and for `langgraph dev` by hand.
+$(INTEROP_STAMP): pyproject.toml constraints-devserver.txt
+	$(PYTHON) -m venv $(INTEROP)
+	$(INTEROP)/bin/python -m pip install -q --disable-pip-version-check \
+		-c constraints-devserver.txt -e '.[devserver]'
+	touch $(INTEROP_STAMP)
+
+interop: $(STAMP) $(INTEROP_STAMP)
+	$(BIN)/pytest -q tests/test_devserver.py
+
+test: lint $(INTEROP_STAMP)
 	$(BIN)/pytest -q
 	$(BIN)/coach eval --check
 
@@ -33,4 +47,4 @@ bench-load: $(STAMP)
 	$(BIN)/python bench/load.py
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(INTEROP)

@@ -54,6 +54,8 @@ class TranscriptEntry(BaseModel):
     role: str
     content: list[dict[str, Any]]
     created_at: str
+    html: str | None = Field(None, description="The coach's text rendered from Markdown "
+                                                "(safe HTML: no raw HTML from content).")
 
 
 class Transcript(BaseModel):
