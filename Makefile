@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed
 
 INTEROP := .venv-interop
 INTEROP_STAMP := $(INTEROP)/.installed
+PHOENIX := .venv-phoenix
+PHOENIX_STAMP := $(PHOENIX)/.installed
 
 .PHONY: demo serve test lint interop bench bench-load clean
 
@@ -33,8 +35,16 @@ $(INTEROP_STAMP): pyproject.toml constraints-devserver.txt
 		-c constraints-devserver.txt -e '.[devserver]'
 	touch $(INTEROP_STAMP)
 
-interop: $(STAMP) $(INTEROP_STAMP)
-	$(BIN)/pytest -q tests/test_devserver.py
+# Arize Phoenix (about 850 MB, ~5 min to install): only for `make interop`, not `make test`.
+$(PHOENIX_STAMP): constraints-phoenix.txt
+	$(PYTHON) -m venv $(PHOENIX)
+	$(PHOENIX)/bin/python -m pip install -q --disable-pip-version-check \
+		-c constraints-phoenix.txt arize-phoenix
+	touch $(PHOENIX_STAMP)
+
+# The coach against the real tools its users run: `langgraph dev` and Arize Phoenix.
+interop: $(STAMP) $(INTEROP_STAMP) $(PHOENIX_STAMP)
+	$(BIN)/pytest -q tests/test_devserver.py tests/test_phoenix.py
 
 test: lint $(INTEROP_STAMP)
 	$(BIN)/pytest -q
@@ -47,4 +57,4 @@ bench-load: $(STAMP)
 	$(BIN)/python bench/load.py
 
 clean:
-	rm -rf $(VENV) $(INTEROP)
+	rm -rf $(VENV) $(INTEROP) $(PHOENIX)
