@@ -12,9 +12,11 @@ import typer
 import typer.main
 
 from agent.commands import chat, costs, demo, evaluate, postmortem, projects, serve, traces, users
+from agent.commands import playbook as playbook_command
 from agent.errors import CoachError
 from agent.settings import Settings, SettingsError
 from memory.store import StoreError
+from playbook import PlaybookError
 from seam.model import ModelError
 
 app = typer.Typer(
@@ -44,8 +46,9 @@ app.add_typer(traces.app, name="traces")
 app.command("prune")(traces.prune)
 app.command("serve")(serve.serve)
 app.add_typer(users.app, name="users")
+app.command("playbook")(playbook_command.playbook)
 
-USER_ERRORS = (CoachError, StoreError, SettingsError, ModelError)
+USER_ERRORS = (CoachError, StoreError, SettingsError, ModelError, PlaybookError)
 SENTENCE_END = re.compile(r"(?<=[.;:])\s")
 
 
