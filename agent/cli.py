@@ -9,6 +9,7 @@ import traceback
 import typer
 
 from agent.commands import chat, costs, demo, evaluate, postmortem, projects, serve, traces, users
+from agent.commands import portfolio as portfolio_commands
 from agent.errors import CoachError
 from agent.settings import Settings, SettingsError
 from memory.store import StoreError
@@ -41,6 +42,8 @@ app.add_typer(traces.app, name="traces")
 app.command("prune")(traces.prune)
 app.command("serve")(serve.serve)
 app.add_typer(users.app, name="users")
+app.add_typer(portfolio_commands.app, name="portfolio")
+app.command("recheck")(portfolio_commands.recheck)
 
 USER_ERRORS = (CoachError, StoreError, SettingsError, ModelError)
 
