@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from agent.portfolio.status import deployed_url, deployment_status
+from agent.settings import SettingsError
 from memory.models import DeploymentRecheck, Project, RecheckRun, ScheduleLease, utcnow
 from memory.store import session_scope
 from tools.deployment import AddressPolicy, DeploymentCheck, check_deployment_url
@@ -148,7 +149,7 @@ def interval_hours(raw: str | None) -> float | None:
     try:
         hours = float(raw)
     except ValueError as exc:
-        raise ValueError(f"COACH_RECHECK_HOURS must be a number of hours or 'off', "
+        raise SettingsError(f"COACH_RECHECK_HOURS must be a number of hours or 'off', "
                          f"not {raw!r}") from exc
     if not hours > 0:
         return None
