@@ -64,6 +64,16 @@ footer { margin-top: 3rem; font-size: .85rem; color: var(--muted); }
 """
 
 
+def markdown_html(text: str) -> str:
+    """A learner's Markdown as HTML, its headings moved two levels down so that they sit
+    under the page's own "Post-mortem" heading (one h1 per page)."""
+    tokens = _MD.parse(text)
+    for token in tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(6, int(token.tag[1]) + 2)}"
+    return str(_MD.renderer.render(tokens, _MD.options, {}))
+
+
 def to_json(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
@@ -192,7 +202,7 @@ def project_html(p: dict[str, Any], *, css: str, back: str) -> str:
         pm = p["postmortem"]
         out.append(f'<h2>Post-mortem</h2><p class="muted small">Version {_e(pm["version"])}, '
                    f'{_e(pm["words"])} words, submitted {_e(pm["submitted_on"])}</p>'
-                   f'<div class="postmortem">{_MD.render(pm["text"])}</div>')
+                   f'<div class="postmortem">{markdown_html(pm["text"])}</div>')
     if p.get("lessons"):
         out.append("<h2>Lessons</h2><ul>")
         out += [f"<li><strong>{_e(lesson['kind'].replace('_', ' '))}:</strong> "

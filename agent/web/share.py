@@ -13,6 +13,7 @@ app's `Referrer-Policy: same-origin` already sends none to other sites).
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path
@@ -26,13 +27,14 @@ from memory.models import User
 from memory.store import session_scope
 
 router = APIRouter(include_in_schema=False)
-Slug = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{16,64}$")]
+SLUG = re.compile(r"[A-Za-z0-9_-]{16,64}")
 PRIVATE = {"Cache-Control": "private, no-store", "X-Robots-Tag": "noindex, nofollow"}
 CSS_PATH = "/p/style.css"
 
 
 def _document(w: Web, slug: str) -> dict[str, Any]:
-    user_id = share_owner(w.engine, slug)
+    # A malformed slug is just another page that does not exist.
+    user_id = share_owner(w.engine, slug) if SLUG.fullmatch(slug) else None
     if user_id is None:
         raise HTTPException(404, "no such page", headers=PRIVATE)
     with session_scope(w.engine) as s:
@@ -48,14 +50,14 @@ def share_css() -> Response:
 
 
 @router.get("/p/{slug}")
-async def shared_portfolio(slug: Slug, w: Annotated[Web, Depends(web)]) -> Response:
+async def shared_portfolio(slug: str, w: Annotated[Web, Depends(web)]) -> Response:
     doc = await run_in_threadpool(_document, w, slug)
     body = render.index_html(doc, css=CSS_PATH, href=lambda pid: f"/p/{slug}/{pid}")
     return HTMLResponse(body, headers=PRIVATE)
 
 
 @router.get("/p/{slug}/{project_id}")
-async def shared_project(slug: Slug, project_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+async def shared_project(slug: str, project_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
                          w: Annotated[Web, Depends(web)]) -> Response:
     doc = await run_in_threadpool(_document, w, slug)
     for p in doc["projects"]:
