@@ -217,6 +217,8 @@ def test_publish_from_the_portfolio_page_and_see_the_report(server: Server) -> N
         tab.locator("#next-capability").wait_for()
         assert "retrieval" in tab.inner_text("#next-capability")
         assert tab.locator("#report .pillars li").count() == 4
+        assert "null" not in tab.inner_text("#report")
+        assert "No common mistakes" in tab.inner_text("#mistakes")
         assert "live as of 2026-11-03" in tab.inner_text("[data-live]")
         box = tab.locator(f"article[data-project='{pid}'] input.publish")
         assert not box.is_checked()

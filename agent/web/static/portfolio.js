@@ -65,9 +65,10 @@
         el("span", { class: "badge " + (r.difficulty.rising ? "ok" : "warn") },
           r.difficulty.rising ? "rising" : "not rising")),
       el("ul", { class: "small pillars" }, pillars),
-      r.mistakes.length ? [el("h3", {}, "Common mistakes found"), el("ul", { class: "small" },
-        r.mistakes.map((m) => el("li", { "data-mistake": m.id }, m.message,
-          ` (project ${m.projects.map((i) => "#" + i).join(", ")})`)))] : null,
+      el("div", { id: "mistakes" }, r.mistakes.length ? [el("h3", {}, "Common mistakes found"),
+        el("ul", { class: "small" }, r.mistakes.map((m) => el("li", { "data-mistake": m.id },
+          m.message, ` (project ${m.projects.map((i) => "#" + i).join(", ")})`)))]
+        : el("p", { class: "muted small" }, "No common mistakes found in your records.")),
       el("p", { class: "small", id: "next-capability" }, el("strong", {}, "Next project: add "),
         el("code", {}, r.next_capability.capability), ` — ${r.next_capability.reason}`));
   }
