@@ -399,3 +399,45 @@ def test_one_claim_per_tick(engine: Engine) -> None:
     assert claim_tick(engine, every, "b") is False  # not an hour yet
     assert claim_tick(engine, timedelta(0), "a") is True
     assert claim_tick(engine, timedelta(0), "b") is False  # a holds the lease
+
+
+def test_cli_recheck_share_and_report(tmp_path: Path, coach_home: str, app_url: str) -> None:
+    from memory.store import open_engine
+
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    eng = open_engine(db)
+    pid = seed(eng, "ada", app_url)
+    seed(eng, "bob", "http://127.0.0.1:9/", title="Bob's")  # nothing listens on port 9
+    env = coach_env(coach_home, private_urls=True)
+    base = ("--db", db, "--user", "ada")
+
+    mine = run_coach(*base, "recheck", "--json", env=env)
+    assert mine.returncode == 0, mine.stderr
+    summary = json.loads(mine.stdout)
+    assert [(r["project_id"], r["ok"]) for r in summary["results"]] == [(pid, True)]
+    every = json.loads(run_coach(*base, "recheck", "--all", "--json", env=env).stdout)
+    assert (every["checked"], every["down"]) == (2, 1)
+    text = run_coach(*base, "recheck", env=env)
+    assert "up" in text.stdout and "1 checked, 0 down." in text.stdout
+
+    made = run_coach(*base, "portfolio", "share", "--json", "--base-url",
+                     "https://coach.example.org/", env=env)
+    assert made.returncode == 0, made.stderr
+    link = json.loads(made.stdout)
+    assert link["url"] == f"https://coach.example.org/p/{link['slug']}"
+    assert link["path"] == f"/p/{link['slug']}" and link["replaced"] is False
+    with session_scope(eng) as s:
+        assert s.exec(select(ShareLink)).one().id != link["slug"]
+    assert visibility.share_owner(eng, link["slug"]) == ensure_user(eng, "ada")
+    gone = run_coach(*base, "portfolio", "share", "--revoke", "--json", env=env)
+    assert json.loads(gone.stdout) == {"revoked": True}
+    assert visibility.share_owner(eng, link["slug"]) is None
+
+    report = json.loads(run_coach(*base, "portfolio", "report", "--json", env=env).stdout)
+    assert report["done"] == 1 and report["next_capability"]["capability"] == "retrieval"
+    lines = run_coach(*base, "portfolio", "report", env=env).stdout
+    assert "Next project should add: retrieval" in lines
+
+    bad = run_coach(*base, "portfolio", "publish", "999", env=env)
+    assert bad.returncode == 1 and "no project 999" in bad.stderr
+    eng.dispose()

@@ -8,7 +8,6 @@ from pathlib import Path
 import typer
 
 from agent.commands.common import json_option, open_store
-from agent.errors import CoachError
 from agent.portfolio import document, readiness, render, visibility
 from agent.portfolio.recheck import recheck as run_recheck
 from agent.settings import Settings
