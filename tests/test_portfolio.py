@@ -34,6 +34,18 @@ OPEN = AddressPolicy(allow_private=True)  # the local app is on loopback
 NEVER = (SECRET_TRANSCRIPT, LOCAL_REPO, "0.123456789", "DRAFT ONLY", "pc_")
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[Engine]:
+    """The same tests on SQLite and PostgreSQL (dates come back naive from one, aware
+    from the other; the lease's atomic update must hold on both)."""
+    from memory.store import open_engine
+
+    url = sqlite_url if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    eng = open_engine(url)
+    yield eng
+    eng.dispose()
+
+
 @pytest.fixture
 def app_url() -> Iterator[str]:
     with local_app() as url:
@@ -51,11 +63,11 @@ def test_nothing_is_public_until_published(engine: Engine) -> None:
     assert doc["projects"] == [] and doc["format"] == "portfolio-coach/portfolio"
 
 
-def test_published_fields_only_and_each_claim_says_how_it_is_known(engine: Engine) -> None:
-    pid = seed(engine, "ada", "https://handover.example.org/")
-    uid = ensure_user(engine, "ada")
-    visibility.publish(engine, uid, pid, ["problem", "deployment", "evals", "ci_gate"])
-    [p] = build(engine)["projects"]
+def test_published_fields_only_and_each_claim_says_how_it_is_known(store: Engine) -> None:
+    pid = seed(store, "ada", "https://handover.example.org/")
+    uid = ensure_user(store, "ada")
+    visibility.publish(store, uid, pid, ["problem", "deployment", "evals", "ci_gate"])
+    [p] = build(store)["projects"]
     assert set(p) == {"id", "title", "status", "problem", "success_criteria", "deployment",
                       "evals", "ci_gate"}
     assert p["status"] == "done"
@@ -71,10 +83,10 @@ def test_published_fields_only_and_each_claim_says_how_it_is_known(engine: Engin
     assert p["ci_gate"]["how"] == "the coach found the CI gate in the repository"
 
     # Hiding one field keeps the rest; hiding the project hides everything.
-    assert "evals" not in visibility.unpublish(engine, uid, pid, ["evals"])
-    assert "evals" not in build(engine)["projects"][0]
-    assert visibility.unpublish(engine, uid, pid, None) == []
-    assert build(engine)["projects"] == []
+    assert "evals" not in visibility.unpublish(store, uid, pid, ["evals"])
+    assert "evals" not in build(store)["projects"][0]
+    assert visibility.unpublish(store, uid, pid, None) == []
+    assert build(store)["projects"] == []
 
 
 def test_a_learner_cannot_publish_another_learners_project(engine: Engine) -> None:
@@ -220,10 +232,10 @@ def test_share_links_are_stored_hashed_and_replaced(engine: Engine) -> None:
 
 # -- readiness ------------------------------------------------------------------------------
 
-def test_readiness_report_reads_the_records(engine: Engine) -> None:
-    first = seed(engine, "ada", "https://a.example.org/")
-    uid = ensure_user(engine, "ada")
-    with session_scope(engine) as s:
+def test_readiness_report_reads_the_records(store: Engine) -> None:
+    first = seed(store, "ada", "https://a.example.org/")
+    uid = ensure_user(store, "ada")
+    with session_scope(store) as s:
         # A second project, not harder, fine-tuned before any retrieval, on a demo host,
         # deployed, broken, and only then given evals.
         p = Project(user_id=uid, title="Tuner", step="harden", difficulty=2,
@@ -245,7 +257,7 @@ def test_readiness_report_reads_the_records(engine: Engine) -> None:
         s.add(Evidence(project_id=third.id, kind="deployment", verified=True, ok=True,
                        details={"url": "https://n.example.org/"}))
         second, third_id = p.id, third.id
-    with session_scope(engine) as s:
+    with session_scope(store) as s:
         r = readiness.report(s, uid)
     assert (r["done"], r["readiness"], r["to_next_bar"]) == (1, "building", 2)
     assert r["difficulty"]["rising"] is False
@@ -274,38 +286,39 @@ def test_readiness_with_nothing_yet(engine: Engine) -> None:
 
 # -- re-checks ------------------------------------------------------------------------------
 
-def test_recheck_follows_a_site_that_goes_down_and_comes_back(engine: Engine) -> None:
+def test_recheck_follows_a_site_that_goes_down_and_comes_back(store: Engine) -> None:
     no_wait = HostPacer(gap_s=0)
     with local_app() as url:
-        pid = seed(engine, "ada", url)
-        other = seed(engine, "bob", url, title="Bob's")
-        mine = recheck(engine, user_id=ensure_user(engine, "ada"), trigger="command",
+        pid = seed(store, "ada", url)
+        other = seed(store, "bob", url, title="Bob's")
+        mine = recheck(store, user_id=ensure_user(store, "ada"), trigger="command",
                        policy=OPEN, pacer=no_wait)
         assert [(r["project_id"], r["ok"]) for r in mine["results"]] == [(pid, True)]
     # The app is gone: refused connection.
-    down = recheck(engine, user_id=None, trigger="command", policy=OPEN, pacer=no_wait)
+    down = recheck(store, user_id=None, trigger="command", policy=OPEN, pacer=no_wait)
     assert {r["project_id"] for r in down["results"]} == {pid, other}
     assert down["down"] == 2 and all(not r["ok"] for r in down["results"])
-    visibility.publish(engine, ensure_user(engine, "ada"), pid, ["deployment"])
-    dep = build(engine)["projects"][0]["deployment"]
+    visibility.publish(store, ensure_user(store, "ada"), pid, ["deployment"])
+    dep = build(store)["projects"][0]["deployment"]
     assert dep["live"] is False and dep["status"].startswith("down since ")
     assert dep["last_verified"] is not None
 
     # The learner hears about it once, at the start of their next turn.
-    settings = Settings.load(db=str(engine.url), user="ada", model="offline")
+    settings = Settings.load(db=store.url.render_as_string(hide_password=False), user="ada",
+                             model="offline")
     with open_checkpointer(settings.database_url) as saver:
-        coach = Coach(engine, saver, user="ada", model=OfflineCoach())
+        coach = Coach(store, saver, user="ada", model=OfflineCoach())
         thread = coach.thread()
         first = coach.turn(thread, "status")
         assert first.reply.startswith("Heads-up: Handover Helper's live URL")
         assert "down since" in first.reply.split("\n")[0]
         assert "Heads-up" not in coach.turn(thread, "status").reply
         # Still down at the next re-check: the same outage is not announced again.
-        recheck(engine, user_id=None, trigger="command", policy=OPEN, pacer=no_wait)
+        recheck(store, user_id=None, trigger="command", policy=OPEN, pacer=no_wait)
         assert "Heads-up" not in coach.turn(thread, "status").reply
 
     # The history is kept: every re-check, and every run with its counts.
-    with session_scope(engine) as s:
+    with session_scope(store) as s:
         rows = s.exec(select(DeploymentRecheck).where(DeploymentRecheck.project_id == pid)
                       ).all()
         assert [r.ok for r in rows] == [True, False, False]
@@ -393,12 +406,12 @@ def test_schedule_setting() -> None:
         interval_hours("daily")
 
 
-def test_one_claim_per_tick(engine: Engine) -> None:
+def test_one_claim_per_tick(store: Engine) -> None:
     every = timedelta(hours=1)
-    assert claim_tick(engine, every, "a") is False  # the first start only records the time
-    assert claim_tick(engine, every, "b") is False  # not an hour yet
-    assert claim_tick(engine, timedelta(0), "a") is True
-    assert claim_tick(engine, timedelta(0), "b") is False  # a holds the lease
+    assert claim_tick(store, every, "a") is False  # the first start only records the time
+    assert claim_tick(store, every, "b") is False  # not an hour yet
+    assert claim_tick(store, timedelta(0), "a") is True
+    assert claim_tick(store, timedelta(0), "b") is False  # a holds the lease
 
 
 def test_cli_recheck_share_and_report(tmp_path: Path, coach_home: str, app_url: str) -> None:

@@ -6,7 +6,7 @@ audited at which commit, which traces were received) change the wording here onl
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from memory.models import Evidence
@@ -38,7 +38,12 @@ def how_verified(e: Evidence) -> str:
 
 
 def day(value: datetime | None) -> str | None:
-    return value.date().isoformat() if value is not None else None
+    """A record's UTC date (SQLite gives naive UTC, PostgreSQL aware datetimes)."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.date().isoformat()
 
 
 def _percent(rate: Any) -> str | None:

@@ -27,8 +27,7 @@ _EVIDENCE_FIELDS = {"evals": "evals", "ci_gate": "ci_gate", "observability": "ob
 
 def _latest(evidence: list[Evidence], kind: str) -> Evidence | None:
     found = [e for e in evidence if e.kind == kind]
-    return max(found, key=lambda e: (e.checked_at.replace(tzinfo=None), e.id or 0)) if found \
-        else None
+    return max(found, key=lambda e: (e.checked_at.timestamp(), e.id or 0)) if found else None
 
 
 def _status(project: Project) -> str:

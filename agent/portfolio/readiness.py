@@ -5,6 +5,7 @@ pillars, the guide's common mistakes, and the one capability the next project sh
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -20,7 +21,9 @@ LATER = ("tool_use", "structured_output", "agents", "streaming", "multi_user", "
 
 def _t(e: Any) -> Any:
     at = getattr(e, "checked_at", None) or getattr(e, "created_at", None)
-    return at.replace(tzinfo=None) if at is not None else None
+    if at is None:
+        return None
+    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo is not None else at
 
 
 def _pillar(covered: bool, detail: str, **extra: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from agent.portfolio.claims import day
 from agent.portfolio.status import deployed_url, deployment_status
 from agent.settings import SettingsError
 from memory.models import DeploymentRecheck, Project, RecheckRun, ScheduleLease, utcnow
@@ -129,7 +130,7 @@ def down_notices(engine: Engine, user_id: int) -> list[str]:
                 streak.append(other)
             if any(r.notified_at is not None for r in streak):
                 continue
-            since = streak[-1].checked_at.date().isoformat()
+            since = day(streak[-1].checked_at)
             notes.append(f"Heads-up: {title}'s live URL {row.url} has been down since {since} "
                          f"({row.reason}). Redeploy it, then say `check {row.url}` or run "
                          "`coach recheck`; your portfolio shows it as down until then.")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlmodel import Session, col, select
 
+from agent.portfolio.claims import day
 from memory.models import DeploymentRecheck, Evidence
 
 
@@ -46,7 +47,7 @@ def checks(s: Session, project_id: int, url: str) -> list[Check]:
 
 def _naive(at: datetime) -> datetime:
     # SQLite hands back naive datetimes (stored as UTC), PostgreSQL aware ones.
-    return at.replace(tzinfo=None)
+    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo is not None else at
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,8 @@ class Status:
 
     def words(self) -> str:
         if self.live and self.last_verified is not None:
-            return f"live as of {self.last_verified.date().isoformat()}"
-        since = self.down_since or self.last_checked
-        return f"down since {since.date().isoformat()}"
+            return f"live as of {day(self.last_verified)}"
+        return f"down since {day(self.down_since or self.last_checked)}"
 
 
 def deployment_status(s: Session, project_id: int) -> Status | None:
