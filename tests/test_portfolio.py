@@ -454,3 +454,33 @@ def test_cli_recheck_share_and_report(tmp_path: Path, coach_home: str, app_url: 
     bad = run_coach(*base, "portfolio", "publish", "999", env=env)
     assert bad.returncode == 1 and "no project 999" in bad.stderr
     eng.dispose()
+
+
+def test_chosen_lessons_only(tmp_path: Path, coach_home: str) -> None:
+    from memory.models import Lesson
+    from memory.store import open_engine
+
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    eng = open_engine(db)
+    pid = seed(eng, "ada", "https://a.example.org/")
+    with session_scope(eng) as s:
+        first, second = [lesson.id for lesson in s.exec(
+            select(Lesson).where(Lesson.project_id == pid).order_by(Lesson.id)).all()]
+    env = coach_env(coach_home)
+    base = ("--db", db, "--user", "ada")
+    r = run_coach(*base, "portfolio", "publish", str(pid), "--lesson", str(second), "--json",
+                  env=env)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["public"] == ["title", f"lesson:{second}"]
+    assert [(x["id"], x["public"]) for x in out["lessons"]] == [(first, False), (second, True)]
+    [p] = build(eng)["projects"]
+    assert p["lessons"] == [{"kind": "tradeoff", "text": "two calls, better recall"}]
+    assert "evals" not in p  # only what was named
+    bad = run_coach(*base, "portfolio", "publish", str(pid), "--lesson", "999", env=env)
+    assert bad.returncode == 1 and "no lesson 999" in bad.stderr
+    r = run_coach(*base, "portfolio", "publish", str(pid), "--lesson", str(second),
+                  "--unpublish", env=env)
+    assert r.returncode == 0 and f"lesson {second} [private]" in r.stdout
+    assert "lessons" not in build(eng)["projects"][0]
+    eng.dispose()

@@ -23,24 +23,38 @@ app = typer.Typer(help="The portfolio you send with an application: publish, exp
 def publish(ctx: typer.Context, project_id: int = typer.Argument(..., metavar="PROJECT_ID"),
             fields: list[str] = typer.Option(
                 [], "--fields", help=FIELDS_HELP),
+            lesson: list[int] = typer.Option(
+                [], "--lesson", metavar="LESSON_ID",
+                help="Publish (or hide) one lesson; repeat for more. Ids are listed below."),
             unpublish: bool = typer.Option(False, "--unpublish",
                                            help="Hide these fields, or the whole project."),
             as_json: bool = json_option()) -> None:
-    """Make a project (or some of its fields) public. Nothing is public until you do."""
+    """Make a project (or some of its fields or lessons) public. Nothing is public until
+    you do."""
     settings: Settings = ctx.obj
     with open_store(settings) as (engine, user_id):
+        chosen = visibility.lesson_fields(engine, user_id, project_id, lesson)
+        named = visibility.parse_fields(fields) if fields else []
         if unpublish:
-            public = visibility.unpublish(engine, user_id, project_id,
-                                          visibility.parse_fields(fields) if fields else None)
+            hide = named + chosen if fields or chosen else None
+            public = visibility.unpublish(engine, user_id, project_id, hide)
         else:
+            # With only lessons named, publish just those (and the project's title).
             public = visibility.publish(engine, user_id, project_id,
-                                        visibility.parse_fields(fields))
+                                        chosen + (named if fields or not chosen
+                                                  else []) or list(visibility.FIELDS))
+        lessons = visibility.lessons_of(engine, user_id, project_id)
     if as_json:
-        typer.echo(json.dumps({"project_id": project_id, "public": public}))
-    elif public:
+        typer.echo(json.dumps({"project_id": project_id, "public": public,
+                               "lessons": lessons}))
+        return
+    if public:
         typer.echo(f"Project {project_id} is public with: {', '.join(public)}")
     else:
         typer.echo(f"Project {project_id} is private.")
+    for item in lessons:
+        mark = "public " if item["public"] else "private"
+        typer.echo(f"  lesson {item['id']} [{mark}] {item['kind']}: {item['text']}")
 
 
 @app.command("export")

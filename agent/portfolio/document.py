@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from agent.portfolio.claims import claim, day
 from agent.portfolio.status import deployment_status
-from agent.portfolio.visibility import published
+from agent.portfolio.visibility import LESSON, published
 from agent.steps import GUIDES
 from memory.models import Evidence, Lesson, PostmortemVersion, Project
 from memory.vocabulary import DONE
@@ -74,10 +74,12 @@ def project_entry(s: Session, project: Project, fields: set[str]) -> dict[str, A
             out["postmortem"] = {"version": submitted.version, "words": submitted.words,
                                  "submitted_on": day(submitted.created_at),
                                  "text": submitted.text}
-    if "lessons" in fields:
+    chosen = {f.removeprefix(LESSON) for f in fields if f.startswith(LESSON)}
+    if "lessons" in fields or chosen:
         lessons = s.exec(select(Lesson).where(Lesson.project_id == pid)
                          .order_by(col(Lesson.id))).all()
-        out["lessons"] = [{"kind": lesson.kind, "text": lesson.text} for lesson in lessons]
+        out["lessons"] = [{"kind": lesson.kind, "text": lesson.text} for lesson in lessons
+                          if "lessons" in fields or str(lesson.id) in chosen]
     return out
 
 

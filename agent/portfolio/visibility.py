@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from agent.errors import CoachError
-from memory.models import Project, Publication, ShareLink, utcnow
+from memory.models import Lesson, Project, Publication, ShareLink, utcnow
 from memory.store import session_scope
 
 # The fields a learner can publish, in page order. The title is shown whenever a project
@@ -28,6 +28,8 @@ FIELDS: tuple[str, ...] = (
     "observability", "cost", "capabilities", "postmortem", "lessons")
 # The row that marks a project published (with or without other fields).
 PROJECT = "title"
+# One chosen lesson: "lesson:ID". The `lessons` field publishes all of them.
+LESSON = "lesson:"
 SLUG_BYTES = 24
 
 
@@ -50,6 +52,41 @@ def _own(s: Session, user_id: int, project_id: int) -> Project:
     return project
 
 
+def lesson_fields(engine: Engine, user_id: int, project_id: int,
+                  lesson_ids: Iterable[int]) -> list[str]:
+    """`lesson:ID` names for chosen lessons of this project (an unknown id is an error)."""
+    wanted = sorted(set(lesson_ids))
+    if not wanted:
+        return []
+    with session_scope(engine) as s:
+        _own(s, user_id, project_id)
+        have = set(s.exec(select(Lesson.id).where(Lesson.project_id == project_id)).all())
+    missing = [i for i in wanted if i not in have]
+    if missing:
+        raise CoachError(f"project {project_id} has no lesson {', '.join(map(str, missing))}")
+    return [f"{LESSON}{i}" for i in wanted]
+
+
+def lessons_of(engine: Engine, user_id: int, project_id: int) -> list[dict[str, object]]:
+    """The project's lessons with their ids and whether each is public."""
+    with session_scope(engine) as s:
+        _own(s, user_id, project_id)
+        public = set(s.exec(select(Publication.field)
+                            .where(Publication.project_id == project_id)).all())
+        rows = s.exec(select(Lesson).where(Lesson.project_id == project_id)
+                      .order_by(col(Lesson.id))).all()
+        return [{"id": r.id, "kind": r.kind, "text": r.text,
+                 "public": PROJECT in public and ("lessons" in public
+                                                  or f"{LESSON}{r.id}" in public)}
+                for r in rows]
+
+
+def _ordered(names: set[str]) -> list[str]:
+    chosen = sorted((n for n in names if n.startswith(LESSON)),
+                    key=lambda n: int(n.removeprefix(LESSON)))
+    return [f for f in (PROJECT, *FIELDS) if f in names] + chosen
+
+
 def publish(engine: Engine, user_id: int, project_id: int, fields: list[str]) -> list[str]:
     """Make the project and these fields public; returns every public field of it now."""
     with session_scope(engine) as s:
@@ -60,7 +97,7 @@ def publish(engine: Engine, user_id: int, project_id: int, fields: list[str]) ->
             if name not in have:
                 s.add(Publication(project_id=project_id, field=name))
                 have.add(name)
-    return [f for f in (PROJECT, *FIELDS) if f in have]
+    return _ordered(have)
 
 
 def unpublish(engine: Engine, user_id: int, project_id: int,
@@ -73,7 +110,7 @@ def unpublish(engine: Engine, user_id: int, project_id: int,
             if fields is None or row.field in fields:
                 s.delete(row)
         left = {r.field for r in rows if fields is not None and r.field not in fields}
-    return [f for f in (PROJECT, *FIELDS) if f in left] if PROJECT in left else []
+    return _ordered(left) if PROJECT in left else []
 
 
 def published(s: Session, user_id: int) -> dict[int, set[str]]:
