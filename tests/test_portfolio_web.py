@@ -118,6 +118,8 @@ def test_unpublishing_takes_effect_at_once(server: Server, two: dict[str, Any]) 
 
 def test_portfolio_api_is_scoped_to_the_caller(server: Server, two: dict[str, Any]) -> None:
     assert httpx.get(server.url + "/api/portfolio").status_code == 401
+    assert httpx.post(server.url + "/api/portfolio/share").status_code == 401
+    assert httpx.delete(server.url + "/api/portfolio/share").status_code == 401
     assert httpx.post(server.url + "/api/portfolio/publish",
                       json={"project_id": two["ada"]}).status_code == 401
     bob = server.client(two["bob_token"])
@@ -224,11 +226,20 @@ def test_publish_from_the_portfolio_page_and_see_the_report(server: Server) -> N
         assert not box.is_checked()
         box.check()
         tab.locator(f"article[data-project='{pid}'] .muted", has_text="fields").wait_for()
+        tab.click("#share-make")
+        made = tab.locator("#share-url")
+        made.wait_for()
+        shared = made.get_attribute("href") or ""
+        assert shared.startswith("/p/") and made.inner_text() == server.url + shared
         ARTIFACTS.mkdir(exist_ok=True)
         tab.screenshot(path=str(ARTIFACTS / "portfolio-page-report.png"), full_page=True)
+        assert "Dana Tool" in httpx.get(server.url + shared).text
+        assert httpx.get(f"{server.url}/p/{slug}").status_code == 404  # replaced
+        tab.click("#share-revoke")
+        tab.locator("#share-status", has_text="Revoked").wait_for()
+        assert httpx.get(server.url + shared).status_code == 404
         browser.close()
     assert problems == []
-    assert "Dana Tool" in httpx.get(f"{server.url}/p/{slug}").text
 
 
 # -- the schedule across two worker processes --------------------------------------------

@@ -72,3 +72,16 @@ def report(me: Me, w: W) -> dict[str, Any]:
     """The readiness report (as `coach portfolio report --json`)."""
     with session_scope(w.engine) as s:
         return readiness.report(s, me.id)
+
+
+@router.post("/api/portfolio/share")
+def share(me: Me, w: W) -> dict[str, Any]:
+    """A new share link (shown once; any older link stops working)."""
+    slug, replaced = visibility.create_share(w.engine, me.id)
+    return {"slug": slug, "path": f"/p/{slug}", "replaced": replaced}
+
+
+@router.delete("/api/portfolio/share")
+def revoke(me: Me, w: W) -> dict[str, Any]:
+    """Stop the share link working (it answers 404)."""
+    return {"revoked": visibility.revoke_share(w.engine, me.id)}

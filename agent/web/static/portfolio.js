@@ -123,7 +123,27 @@
     }
   }
 
+  // The share link: made here, shown once (only its hash is stored), revocable.
+  function shareButtons() {
+    const status = document.getElementById("share-status");
+    document.getElementById("share-make").addEventListener("click", async () => {
+      try {
+        const made = await json("/api/portfolio/share", { method: "POST" });
+        const url = location.origin + made.path;
+        status.replaceChildren("Your link: ", el("a", { href: made.path, id: "share-url" }, url),
+          made.replaced ? " (the previous link stopped working)" : "");
+      } catch (err) { Coach.showError("portfolio-error", err); }
+    });
+    document.getElementById("share-revoke").addEventListener("click", async () => {
+      try {
+        const done = await json("/api/portfolio/share", { method: "DELETE" });
+        status.textContent = done.revoked ? "Revoked: the link now answers 404." : "You had no live link.";
+      } catch (err) { Coach.showError("portfolio-error", err); }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    shareButtons();
     draw().catch((err) => Coach.showError("portfolio-error", err));
   });
 })();
