@@ -73,8 +73,8 @@ def test_published_fields_only_and_each_claim_says_how_it_is_known(store: Engine
     assert p["status"] == "done"
     assert p["deployment"] == {
         "url": "https://handover.example.org/", "live": True, "last_verified": "2026-11-03",
-        "down_since": None, "status": "live as of 2026-11-03", "verified": True,
-        "how": "the coach fetched the URL itself, and re-checks it daily"}
+        "last_checked": "2026-11-03", "down_since": None, "status": "live as of 2026-11-03",
+        "verified": True, "how": "the coach fetched the URL itself (HTTP 200)"}
     assert p["evals"] == {"summary": "24 cases, 91% pass, graded by exact match",
                           "verified": False, "how": "stated by the learner",
                           "when": "2026-11-03",

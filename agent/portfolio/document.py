@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from agent.portfolio.claims import claim, day
+from agent.portfolio.claims import claim, day, how_verified
 from agent.portfolio.status import deployment_status
 from agent.portfolio.visibility import LESSON, published
 from agent.steps import GUIDES
@@ -58,10 +58,13 @@ def project_entry(s: Session, project: Project, fields: set[str]) -> dict[str, A
         out["difficulty"] = project.difficulty
     evidence = list(s.exec(select(Evidence).where(Evidence.project_id == pid)).all())
     if "deployment" in fields and (st := deployment_status(s, pid)) is not None:
+        passed = [e for e in evidence if e.kind == "deployment" and e.ok
+                  and e.details.get("url") == st.url]
+        recorded = max(passed, key=lambda e: (e.checked_at.timestamp(), e.id or 0))
         out["deployment"] = {
             "url": st.url, "live": st.live, "last_verified": day(st.last_verified),
-            "down_since": day(st.down_since), "status": st.words(), "verified": True,
-            "how": "the coach fetched the URL itself, and re-checks it daily"}
+            "last_checked": day(st.last_checked), "down_since": day(st.down_since),
+            "status": st.words(), "verified": True, "how": how_verified(recorded)}
     for name, kind in _EVIDENCE_FIELDS.items():
         if name in fields and (e := _latest(evidence, kind)) is not None:
             out[name] = claim(e)
