@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, or_, update
+from sqlalchemy import Engine, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -107,35 +107,34 @@ def recheck(engine: Engine, *, user_id: int | None, trigger: str, policy: Addres
 
 def down_notices(engine: Engine, user_id: int) -> list[str]:
     """What to tell the learner now: each project whose URL went down since they were last
-    told. The newest failing re-check is marked, so one outage is mentioned once."""
+    told. The newest failing re-check is marked, so one outage is mentioned once. A few
+    indexed queries per project, however long the history grows."""
     notes = []
     with session_scope(engine) as s:
-        rows = s.exec(select(DeploymentRecheck, Project.title)
-                      .join(Project, col(Project.id) == DeploymentRecheck.project_id)
-                      .where(Project.user_id == user_id)
-                      .order_by(col(DeploymentRecheck.id).desc())).all()
-        seen: set[int] = set()
-        for row, title in rows:
-            if row.project_id in seen:
+        projects = s.exec(select(Project.id, Project.title)
+                          .where(Project.user_id == user_id)).all()
+        for pid, title in projects:
+            latest = s.exec(select(DeploymentRecheck)
+                            .where(DeploymentRecheck.project_id == pid)
+                            .order_by(col(DeploymentRecheck.id).desc())).first()
+            if latest is None or latest.ok:
                 continue
-            seen.add(row.project_id)
-            if row.ok:
+            last_ok = s.exec(select(func.max(DeploymentRecheck.id))
+                             .where(DeploymentRecheck.project_id == pid,
+                                    col(DeploymentRecheck.ok))).one() or 0
+            outage = (DeploymentRecheck.project_id == pid, col(DeploymentRecheck.id) > last_ok)
+            told = s.exec(select(DeploymentRecheck.id).where(
+                *outage, col(DeploymentRecheck.notified_at).is_not(None))).first()
+            if told is not None:
                 continue
-            streak = []
-            for other, _ in rows:
-                if other.project_id != row.project_id:
-                    continue
-                if other.ok:
-                    break
-                streak.append(other)
-            if any(r.notified_at is not None for r in streak):
-                continue
-            since = day(streak[-1].checked_at)
-            notes.append(f"Heads-up: {title}'s live URL {row.url} has been down since {since} "
-                         f"({row.reason}). Redeploy it, then say `check {row.url}` or run "
-                         "`coach recheck`; your portfolio shows it as down until then.")
-            row.notified_at = utcnow()
-            s.add(row)
+            first = s.exec(select(DeploymentRecheck).where(*outage)
+                           .order_by(col(DeploymentRecheck.id))).first()
+            since = day(first.checked_at if first else latest.checked_at)
+            notes.append(f"Heads-up: {title}'s live URL {latest.url} has been down since "
+                         f"{since} ({latest.reason}). Once it is back, run `coach recheck`; "
+                         "your portfolio shows it as down until then.")
+            latest.notified_at = utcnow()
+            s.add(latest)
     return notes
 
 
