@@ -19,7 +19,14 @@ from sqlmodel import select
 from agent.demo import local_app
 from agent.offline import OfflineCoach
 from agent.portfolio import document, readiness, render, visibility
-from agent.portfolio.recheck import HostPacer, claim_tick, down_notices, interval_hours, recheck
+from agent.portfolio.recheck import (
+    HostPacer,
+    claim_tick,
+    down_notices,
+    interval_hours,
+    recheck,
+    release,
+)
 from agent.session import Coach
 from agent.settings import Settings
 from memory.checkpoints import open_checkpointer
@@ -408,10 +415,14 @@ def test_schedule_setting() -> None:
 
 def test_one_claim_per_tick(store: Engine) -> None:
     every = timedelta(hours=1)
-    assert claim_tick(store, every, "a") is False  # the first start only records the time
-    assert claim_tick(store, every, "b") is False  # not an hour yet
-    assert claim_tick(store, timedelta(0), "a") is True
-    assert claim_tick(store, timedelta(0), "b") is False  # a holds the lease
+    assert claim_tick(store, every, "a") is None  # the first start only records the time
+    assert claim_tick(store, every, "b") is None  # not an hour yet
+    assert claim_tick(store, timedelta(0), "a") is not None
+    assert claim_tick(store, timedelta(0), "b") is None  # a holds the lease
+    release(store, "b")  # only the holder can release
+    assert claim_tick(store, timedelta(0), "b") is None
+    release(store, "a")
+    assert claim_tick(store, timedelta(0), "b") is not None
 
 
 def test_cli_recheck_share_and_report(tmp_path: Path, coach_home: str, app_url: str) -> None:

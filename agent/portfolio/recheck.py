@@ -9,7 +9,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -70,12 +70,13 @@ def targets(engine: Engine, user_id: int | None) -> list[tuple[int, str]]:
 
 def recheck(engine: Engine, *, user_id: int | None, trigger: str, policy: AddressPolicy,
             timeout: float = 10.0, pacer: HostPacer | None = None,
-            check: Checker | None = None) -> dict[str, Any]:
+            check: Checker | None = None, tick: datetime | None = None) -> dict[str, Any]:
     """Fetch each deployment again and record the result; returns the run's summary."""
     pacer = pacer or HostPacer()
     fetch = check or (lambda url: check_deployment_url(url, policy=policy, timeout=timeout))
     with session_scope(engine) as s:
-        run = RecheckRun(trigger=trigger, owner=owner_id())
+        # A scheduled run starts at its tick, so the history shows the schedule exactly.
+        run = RecheckRun(trigger=trigger, owner=owner_id(), started_at=tick or utcnow())
         s.add(run)
         s.flush()
         run_id = run.id
@@ -157,10 +158,11 @@ def interval_hours(raw: str | None) -> float | None:
 
 
 def claim_tick(engine: Engine, every: timedelta, owner: str,
-               lease: timedelta = timedelta(minutes=30)) -> bool:
-    """True for exactly one process per tick: an atomic UPDATE of the job's lease row that
-    only matches when the last run is at least `every` old and no lease is held. A server's
-    first start records the time and waits a full interval (it does not fire at boot)."""
+               lease: timedelta = timedelta(minutes=30)) -> datetime | None:
+    """The tick's time for exactly one process per tick, else None: an atomic UPDATE of the
+    job's lease row that only matches when the last run is at least `every` old and no
+    lease is held. A server's first start records the time and waits a full interval (it
+    does not fire at boot)."""
     now = utcnow()
     with session_scope(engine) as s:
         exists = s.get(ScheduleLease, JOB) is not None
@@ -170,7 +172,7 @@ def claim_tick(engine: Engine, every: timedelta, owner: str,
                 s.add(ScheduleLease(name=JOB, last_run_at=now))
         except IntegrityError:
             pass  # another process created it first
-        return False
+        return None
     with engine.begin() as conn:
         won = conn.execute(
             update(ScheduleLease)
@@ -180,7 +182,7 @@ def claim_tick(engine: Engine, every: timedelta, owner: str,
                    or_(col(ScheduleLease.lease_until).is_(None),
                        col(ScheduleLease.lease_until) < now))
             .values(owner=owner, last_run_at=now, lease_until=now + lease))
-        return won.rowcount == 1
+        return now if won.rowcount == 1 else None
 
 
 def release(engine: Engine, owner: str) -> None:

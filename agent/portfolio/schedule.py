@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 class Schedule:
-    def __init__(self, engine: Engine, hours: float, job: Callable[[], object]):
+    def __init__(self, engine: Engine, hours: float, job: Callable[[datetime], object]):
         self.engine = engine
         self.every = timedelta(hours=hours)
         self.job = job
@@ -37,10 +37,11 @@ class Schedule:
 
     def tick(self) -> bool:
         """Run the job if this process wins the tick; True when it ran."""
-        if not claim_tick(self.engine, self.every, self.owner):
+        tick = claim_tick(self.engine, self.every, self.owner)
+        if tick is None:
             return False
         try:
-            self.job()
+            self.job(tick)
         finally:
             release(self.engine, self.owner)
         return True

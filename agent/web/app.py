@@ -78,8 +78,8 @@ def recheck_schedule(settings: Settings, engine: Engine) -> Schedule | None:
     if hours is None:
         return None
     policy = AddressPolicy(allow_private=settings.allow_private_urls)
-    schedule = Schedule(engine, hours, lambda: recheck(engine, user_id=None, trigger="schedule",
-                                                       policy=policy))
+    schedule = Schedule(engine, hours, lambda tick: recheck(
+        engine, user_id=None, trigger="schedule", policy=policy, tick=tick))
     schedule.start()
     return schedule
 
