@@ -23,8 +23,21 @@ from agent.answers import (
     read_message,
     split_list,
 )
-from agent.replies import compose_reply, help_text, later_step_text, status_text
+from agent.changes import last_change
+from agent.reader import understand
+from agent.replies import (
+    answer_question,
+    compose_reply,
+    help_text,
+    later_step_text,
+    not_understood_text,
+    offtopic_text,
+    pending_text,
+    smalltalk_text,
+    status_text,
+)
 from agent.steps import step_tools
+from agent.understood import Call, asked_field, is_undo, understood_calls, undo_calls
 from seam.model import (
     Block,
     Message,
@@ -36,7 +49,6 @@ from seam.model import (
 from seam.pricing import Usage
 
 PROJECT_FIELDS = ("title", "problem", "audience", "personal_context", "success_criteria")
-MIN_POSTMORTEM_WORDS = 100
 
 
 def _estimate(text: str) -> int:
@@ -72,7 +84,7 @@ class OfflineCoach:
                  if b.get("type") == "tool_use"]
         if not calls:
             greeted = any(m["role"] == "assistant" for m in messages)
-            planned = self.plan(learner, ctx, greeted=greeted)
+            planned = self.plan(learner, ctx, greeted=greeted, messages=messages)
             if isinstance(planned, str):
                 return [{"type": "text", "text": planned}]
             return [tool_use(messages, i, name, args) for i, (name, args) in enumerate(planned)]
@@ -80,7 +92,8 @@ class OfflineCoach:
         if follow_up:
             return [tool_use(messages, len(calls) + i, name, args)
                     for i, (name, args) in enumerate(follow_up)]
-        return [{"type": "text", "text": compose_reply(calls, results, ctx)}]
+        undo = bool(turn) and is_undo(learner)
+        return [{"type": "text", "text": compose_reply(calls, results, ctx, undo=undo)}]
 
     def follow_up(self, calls: list[Block], results: dict[str, dict[str, Any]],
                   ctx: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -97,28 +110,67 @@ class OfflineCoach:
             return [("advance_step", {"project_id": project["id"]})]
         return []
 
-    def plan(self, text: str, ctx: dict[str, Any], greeted: bool = True
-             ) -> list[tuple[str, dict[str, Any]]] | str:
+    def plan(self, text: str, ctx: dict[str, Any], greeted: bool = True,
+             messages: list[Message] | None = None) -> list[Call] | str:
         """The tool calls a learner's message asks for, or a direct reply."""
-        reading = read_message(text)
         project = ctx.get("project")
-        if reading.command:
-            return self.command(reading.command, ctx)
-        if not reading.answers:
-            if reading.plain.endswith("?"):
-                return help_text(ctx, question=reading.plain)
-            if project is None and not greeted and len(reading.plain.split()) < 4:
-                # "hi" opens a conversation; it is not a project title.
-                return help_text(ctx)
-            reading = plain_answer(reading.plain, ctx)
-            if not reading.answers:
-                return help_text(ctx)
+        history = messages or []
+        step = project["step"] if project else None
+        last = last_change(history, is_undo, project["id"]) if project else None
+        last_field = next(iter(last.fields()[::-1]), None) if last else None
+        u = understand(text, step, asked_field(project), last_field)
+        if u.act == "command" and u.command:
+            return self.command(u.command, ctx)
+        if u.labelled:
+            return self.labelled(read_message(text), ctx)
+        if u.act == "undo":
+            return undo_calls(last, project)
+        if u.act == "question":
+            return answer_question(text, ctx)
+        if u.act == "offtopic":
+            return offtopic_text(ctx)
+        if u.act == "smalltalk":
+            return smalltalk_text(ctx, greeted=greeted)
+        if not u.facts:
+            return u.clarify or not_understood_text(ctx)
+        if project is None:
+            return self.first_plain_project(u.facts, history)
+        return self.understood(u.facts, project)
+
+    def labelled(self, reading: Reading, ctx: dict[str, Any]) -> list[Call] | str:
+        """`Title: … Problem: …`: the labelled path, exactly as it has always read."""
+        project = ctx.get("project")
         try:
             if project is None:
                 return self.first_project(reading)
             return self.answers(reading, project)
         except AnswerError as exc:
             return str(exc)
+
+    def first_plain_project(self, facts: dict[str, Any], history: list[Message]
+                            ) -> list[Call] | str:
+        # Facts told before there was a project ("I was a nurse for 8 years") are kept
+        # for the project's creation, not dropped.
+        earlier: dict[str, Any] = {}
+        for m in history[:-1]:
+            if is_learner_text(m):
+                earlier.update(understand(text_of(m), None, None).facts)
+        merged = {**earlier, **facts}
+        args: dict[str, Any] = {k: merged[k] for k in (*PROJECT_FIELDS, "capabilities")
+                                if k in merged}
+        if "title" not in args:
+            if "problem" not in args:
+                return pending_text(merged)
+            args["title"] = " ".join(args["problem"].split()[:6]).rstrip(",.;:")
+        return [("create_project", args)]
+
+    def understood(self, facts: dict[str, Any], project: dict[str, Any]) -> list[Call] | str:
+        calls = understood_calls(facts, project)
+        allowed = step_tools(project["step"])
+        now = [c for c in calls if c[0] in allowed]
+        if calls and not now:
+            return later_step_text(calls[0][0], project)
+        return now or not_understood_text({"project": project})
 
     def command(self, command: str, ctx: dict[str, Any]) -> list[tuple[str, dict[str, Any]]] | str:
         project = ctx.get("project")
@@ -168,9 +220,6 @@ class OfflineCoach:
         return [("start_next_project", {"from_project_id": pid, **args})]
 
 
-Call = tuple[str, dict[str, Any]]
-
-
 def fact_calls(a: dict[str, str], pid: int, step: str) -> list[Call]:
     """Facts about the project itself: its fields, its repository."""
     calls: list[Call] = []
@@ -214,22 +263,6 @@ def evidence_calls(a: dict[str, str], pid: int) -> list[Call]:
     if "postmortem" in a:
         calls.append(("submit_postmortem", {"project_id": pid, "text": a["postmortem"]}))
     return calls
-
-
-def plain_answer(text: str, ctx: dict[str, Any]) -> Reading:
-    """A message without labels answers the coach's current question."""
-    project = ctx.get("project")
-    if project is None:
-        key = "problem" if len(text.split()) > 12 else "title"
-        return Reading(answers={key: text})
-    missing = project["gate"]["missing"]
-    field: str = missing[0]["field"] if missing else ""
-    key = {"deployment": "url", "next_project": "title"}.get(field, field)
-    if key == "postmortem" and len(text.split()) < MIN_POSTMORTEM_WORDS:
-        return Reading(plain=text)
-    if key == "url" and not first_url(text):
-        return Reading(plain=text)
-    return Reading(answers={key: text}) if key else Reading(plain=text)
 
 
 def current_turn(messages: list[Message]) -> list[Message]:

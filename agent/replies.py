@@ -53,9 +53,11 @@ def describe(call: Block, result: dict[str, Any]) -> str | None:
     if not result.get("ok") and name != "check_deployment":
         return f"I couldn't {name.replace('_', ' ')}: {_error(result)}."
     if name == "create_project":
-        return f"Started project #{result['project_id']}, “{args.get('title')}”."
+        rest = [k for k in args if k != "title"]
+        saved = f" {saved_text(args, rest)}" if rest else ""
+        return f"Started project #{result['project_id']}, “{args.get('title')}”.{saved}"
     if name == "update_project":
-        return "Saved " + ", ".join(f.replace("_", " ") for f in result["updated"]) + "."
+        return saved_text(args, result["updated"])
     if name == "check_deployment":
         if "error" in result:
             return f"I couldn't check the deployment: {_error(result)}."
@@ -112,13 +114,20 @@ def next_question(project: dict[str, Any]) -> str:
     missing = project["gate"]["missing"]
     if not missing:
         return "Say `next` and I'll check the gate."
-    return QUESTIONS.get(missing[0]["field"], "")
+    question = QUESTIONS.get(missing[0]["field"], "")
+    if project["step"] == "problem" and not project.get("capabilities"):
+        # Difficulty is counted in capabilities: ask while the problem is being shaped.
+        question += "\n\nAlso: " + CAPABILITY_QUESTION
+    return question
 
 
 def compose_reply(calls: list[Block], results: dict[str, dict[str, Any]],
-                  ctx: dict[str, Any]) -> str:
+                  ctx: dict[str, Any], undo: bool = False) -> str:
     lines = [s for c in calls if c["name"] != "advance_step"
              if (s := describe(c, results.get(c["id"], {"ok": False}))) is not None]
+    if undo:
+        lines = [line.replace("Saved the ", "Undone: back to the previous ", 1)
+                 .replace("; the ", "; the previous ") for line in lines]
     project = ctx.get("project")
     advanced = False
     for call in calls:
@@ -143,6 +152,9 @@ def compose_reply(calls: list[Block], results: dict[str, dict[str, Any]],
     if advanced:
         guide = GUIDES[project["step"]]
         lines.append(f"Step {guide.number}/6: {guide.name}. {guide.why}")
+        if project["step"] == "build" and not project.get("capabilities"):
+            lines.append("Note: no capabilities yet, so this project's difficulty is 0. "
+                         + CAPABILITY_QUESTION)
     lines.append(gate_text(project))
     lines.append(next_question(project))
     return "\n\n".join(x for x in lines if x)
@@ -183,10 +195,120 @@ def help_text(ctx: dict[str, Any], question: str | None = None) -> str:
         intro = ("Good question. I'm the offline coach, so I can't answer free-form questions; "
                  "here is where you stand and what helps next.\n\n")
     commands = ("Commands: `status`, `portfolio`, `next` (check the gate), "
-                "`draft post-mortem`, `help`. You can answer with labels in any order, e.g. "
-                "`Title: … Problem: … Audience: … Why me: … Success: …`.")
+                "`draft post-mortem`, `undo`, `help`. Answer in plain sentences, or with "
+                f"labels in any order, e.g. `{step_labels(project)}`.")
     if project is None:
         return intro + "\n\n".join([WELCOME, status_text(ctx), commands])
     guide = GUIDES[project["step"]]
     why = f"Why step {guide.number} matters: {guide.why}" if project["step"] != "done" else ""
     return intro + "\n\n".join(x for x in [status_text(ctx), why, commands] if x)
+
+
+CAPABILITY_QUESTION = ("Which capabilities will it use? In plain words is fine: “it searches my "
+                       "notes” (retrieval), “it calls APIs” (tool_use), “JSON output” "
+                       "(structured_output), “it streams answers” (streaming), …")
+STEP_LABELS: dict[str, str] = {
+    "problem": "Title: … Problem: … Audience: … Why me: … Success: … Capabilities: …",
+    "build": "Repo: ~/code/my-tool MVP: a; b; c Usage: …",
+    "deploy": "URL: https://…",
+    "harden": "Evals: 24 cases, 91% pass, graded by exact match CI: … Tracing: … Cost: …",
+    "postmortem": "Worked: … Didn't work: … Tradeoff: … Post-mortem: @file.md",
+    "repeat": "Title: … Capabilities: a, b, c",
+    "done": "Title: … Capabilities: a, b, c",
+}
+FIELD_NAMES = {"personal_context": "personal context", "success_criteria": "success criterion",
+               "mvp_scope": "MVP features", "usage_note": "usage note", "repo": "repository"}
+MAX_SHOWN = 80
+
+
+def step_labels(project: dict[str, Any] | None) -> str:
+    """The labels of the step the learner is at (the footer and help show these)."""
+    return STEP_LABELS[project["step"] if project else "problem"]
+
+
+def shown(value: Any) -> str:
+    """A stored value, quoted; a long one (a problem statement) by its start and length."""
+    text = "; ".join(map(str, value)) if isinstance(value, list) else str(value)
+    if len(text) <= MAX_SHOWN:
+        return f"“{text}”"
+    start = text[:MAX_SHOWN].rsplit(" ", 1)[0].rstrip(",.;:")
+    return f"“{start}…” ({len(text.split())} words)"
+
+
+def saved_text(args: dict[str, Any], names: list[str]) -> str:
+    """“Saved the audience: “ward nurses”.”: every stored value, shown back to the learner."""
+    parts = [f"the {FIELD_NAMES.get(n, n.replace('_', ' '))}: {shown(args[n])}"
+             for n in names if n in args]
+    if not parts:
+        return "Saved " + ", ".join(n.replace("_", " ") for n in names) + "."
+    return "Saved " + "; ".join(parts) + ". (Say `undo` to take it back.)"
+
+
+def answer_question(question: str, ctx: dict[str, Any]) -> str:
+    """A learner's question, answered for the step they are at.
+
+    The one seam for question answering: the coaching playbook (issue #12) replaces the
+    step guide below with retrieved guidance through this function alone."""
+    project = ctx.get("project")
+    if project is None:
+        return (f"{QUESTION_INTRO}\n\n"
+                + "\n\n".join([WELCOME, status_text(ctx)]))
+    guide = GUIDES[project["step"]]
+    if project["step"] == "done":
+        return "Good question. " + status_text(ctx)
+    example = EXAMPLES.get(project["step"], "")
+    return (f"{QUESTION_INTRO} At step {guide.number} ({guide.name.lower()}): {guide.why}"
+            + (f"\n\nFor example, for “{project['title']}”: {example}" if example else "")
+            + "\n\n" + gate_text(project) + "\n\n" + next_question(project))
+
+
+QUESTION_INTRO = ("Good question. I'm the offline coach, so I answer from the step guide: here "
+                  "is where you stand and what helps next.")
+EXAMPLES = {
+    "problem": "“Night nurses hand over 20 patients in 10 minutes from handwritten notes, and "
+               "abnormal vitals get missed” is a problem; “ward nurses” is an audience; “I did "
+               "night shifts for 6 years” is personal context; “flags 95% of abnormal vitals "
+               "on 50 real notes” is a success criterion.",
+    "build": "“the code is in ~/code/my-tool”, “it does three things: a, b and c”, and “I ran "
+             "it on 5 real notes and it caught 4 of 5” is a usage note.",
+    "deploy": "“it runs at https://my-tool.fly.dev” — I fetch it myself.",
+    "harden": "“24 cases, 22 pass, graded by exact match”, “GitHub Actions runs "
+              ".github/workflows/evals.yml”, “Langfuse, here's a trace https://…”, “about "
+              "half a cent per request”.",
+    "postmortem": "“what worked was the tiny scope”, “what didn't work was my first prompt”, "
+                  "“I chose regex over an LLM because …”, then `draft post-mortem`.",
+    "repeat": "“next: call it Ward Agent, it searches the notes and calls the lab API”.",
+}
+
+
+def smalltalk_text(ctx: dict[str, Any], greeted: bool) -> str:
+    project = ctx.get("project")
+    if not greeted:
+        return help_text(ctx)
+    if project is None:
+        return "Hello! " + status_text(ctx)
+    return "Got it. " + next_question(project) if project["step"] != "done" else \
+        "Got it. " + status_text(ctx)
+
+
+def offtopic_text(ctx: dict[str, Any]) -> str:
+    project = ctx.get("project")
+    where = next_question(project) if project and project["step"] != "done" else \
+        "What problem do you want to solve?"
+    return "That's outside what I can help with: I coach portfolio projects. " + where
+
+
+def not_understood_text(ctx: dict[str, Any]) -> str:
+    project = ctx.get("project")
+    if project is None:
+        return ("I didn't catch a project in that, so I stored nothing. What problem do you "
+                "want to solve? Give it a short title, or tell me what goes wrong today.")
+    return ("I didn't find anything to store in that, so I stored nothing. "
+            + (next_question(project) if project["step"] != "done" else status_text(ctx)))
+
+
+def pending_text(facts: dict[str, Any]) -> str:
+    kept = "; ".join(f"{FIELD_NAMES.get(k, k.replace('_', ' '))}: {shown(v)}"
+                     for k, v in facts.items())
+    return (f"Noted ({kept}); I'll store it once we have a project. What problem do you want "
+            "to solve? Tell me what goes wrong today, or give the project a short title.")

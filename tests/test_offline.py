@@ -125,7 +125,7 @@ def test_a_plain_answer_answers_the_current_question(me: Session) -> None:
     result = me.say(plain)
     assert names(result) == ["update_project"]
     assert me.project(project.id).problem == plain
-    assert "Saved problem." in result.reply
+    assert f"Saved the problem: “{plain[:40]}" in result.reply  # the value is shown back
     # ... and now the coach asks for the next missing thing, which the next plain answer fills.
     assert "Who has this problem?" in result.reply
     me.say("ward nurses on night shifts")

@@ -1,0 +1,286 @@
+"""What a learner's message is, before anything is stored.
+
+`understand` classifies the act — small talk, a question, a command (typos tolerated), an
+undo, a correction, a rename, a change of mind, an answer, off-topic — and, for the acts
+that carry facts, which facts. Only answers, corrections, renames and changes of mind
+store anything, and only values that pass their field's sanity check; anything unclear
+becomes one short clarifying question instead of a guess.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from rapidfuzz import fuzz, process
+
+from agent.answers import read_message
+from agent.facts import clean, enumerate_items, extract
+
+ACTS = ("smalltalk", "question", "command", "undo", "correction", "rename",
+        "change_of_mind", "answer", "offtopic")
+
+# Typo-tolerant commands: rapidfuzz's ratio over whole short messages ("stauts").
+COMMAND_PHRASES: dict[str, str] = {
+    "status": "status", "show status": "status", "show me the status": "status",
+    "where am i": "status", "what have you saved": "status", "what did you save": "status",
+    "portfolio": "portfolio", "show portfolio": "portfolio", "my portfolio": "portfolio",
+    "next": "next", "next step": "next", "check the gate": "next", "move on": "next",
+    "help": "help", "draft post-mortem": "draft", "draft postmortem": "draft",
+    "draft the post-mortem": "draft", "draft my post-mortem": "draft",
+    "write a draft": "draft", "draft": "draft",
+}
+UNDO = re.compile(
+    r"^(?:please\s+|pls\s+|can\s+you\s+|could\s+you\s+)?(?:undo|revert|take\s+(?:that|it)\s+back|"
+    r"scratch\s+that|roll\s+(?:that|it)\s+back|remove\s+(?:that|the\s+last\s+(?:one|thing|change))|"
+    r"delete\s+(?:that|the\s+last\s+(?:one|thing|change))|forget\s+(?:that|the\s+last)|"
+    r"go\s+back|cancel\s+(?:that|the\s+last)|don'?t\s+save\s+that|unsave|put\s+it\s+back)\b",
+    re.IGNORECASE)
+RENAME = re.compile(
+    r"\b(?:rename\s+(?:the\s+|my\s+|this\s+)?(?:project|it|title|thing)?\s*(?:to|as|into)?|"
+    r"change\s+(?:the|its|my)\s+(?:title|name)\s+to|(?:new|better)\s+(?:title|name)\s*(?::|is|-)|"
+    r"re-?title\s+it(?:\s+to)?|call\s+it\s+(?=.*\binstead\b)|"
+    r"(?:title|name)\s+should\s+be|let'?s\s+rename\s+it(?:\s+to)?)\s+[\"“'‘]?(?P<v>[^\"”’]+?)"
+    r"[\"”'’]?(?:\s+instead)?\s*[.!?]*\s*$", re.IGNORECASE)
+CHANGE_OF_MIND = re.compile(
+    r"(?:let\s+me\s+start\s+(?:again|over)|let'?s\s+start\s+(?:again|over)|start\s+over|"
+    r"i(?:'ve|\s+have)?\s+changed\s+my\s+mind|new\s+idea|different\s+idea|scrap\s+(?:that|it|"
+    r"this)|forget\s+(?:it|all\s+that|everything)|on\s+second\s+thought|"
+    r"i\s+want\s+to\s+do\s+something\s+else|my\s+real\s+idea|actually\s+i\s+want\s+to\s+"
+    r"(?:build|make|do)\s+(?:a|an|something)\s+(?:different|else|other))[\s,.:;!-]*",
+    re.IGNORECASE)
+IDEA_PREFIX = re.compile(r"^(?:ok(?:ay)?[,.!\s]*)?(?:so\s+)?(?:my\s+(?:real\s+|actual\s+|new\s+)?"
+                         r"idea\s*(?:is|:)?|the\s+(?:real\s+|new\s+)?idea\s*(?:is|:)|instead,?)\s*",
+                         re.IGNORECASE)
+CORRECTION = re.compile(
+    r"^(?:no+[,.!:\s]+|nope[,.!\s]+|wrong[,.!\s]+|not\s+quite[,.!\s]+|oops[,.!\s]+|"
+    r"sorry[,.!\s]+(?:i\s+meant\s+)?|wait[,.!\s]+|hm+[,.!\s]+wait[,.!\s]+|"
+    r"correction\s*[:,-]?\s*|(?:that'?s|that\s+is)\s+(?:wrong|not\s+right|incorrect)[,.!\s]*|"
+    r"i\s+meant\s+|(?:actually|sorry),?\s+(?=(?:the|it'?s|it\s+is|i\s+meant|its)\b))"
+    r"(?:i\s+meant\s+|it\s+should\s+(?:be|say)\s+|make\s+it\s+)?", re.IGNORECASE)
+PROTEST = re.compile(
+    r"that'?s\s+not|not\s+what\s+i|i\s+was\s+(?:just|only)|i\s+didn'?t\s+(?:mean|say|ask)|wrong|"
+    r"not\s+right|incorrect|misunderst|misread|don'?t\s+save|^no+\W*$|^nope\W*$|not\s+my\s+project",
+    re.IGNORECASE)
+GREETING = re.compile(
+    r"^(?:(?:hi|hello|hey|hiya|howdy|yo|good\s+(?:morning|afternoon|evening)|greetings|"
+    r"thanks?(?:\s+you)?(?:\s+so\s+much)?|thx|ty|cheers|ok(?:ay)?|cool|great|nice|awesome|"
+    r"perfect|sure|yes|yeah|yep|alright|lol|wow|hmm+|bye|see\s+you|good\s+night|"
+    r"got\s+it|sounds\s+good|will\s+do)(?:\s+(?:there|coach|again|all|everyone))?\b[\s,.!:;)-]*)+",
+    re.IGNORECASE)
+FILLER = re.compile(
+    r"^(?:i'?m\s+(?:not\s+(?:really\s+|quite\s+|totally\s+)?sure\s+(?:how|what|where|if)|new\s+"
+    r"(?:here|to\s+this)|a\s+beginner|excited|back|here)|how\s+are\s+you|nice\s+to\s+meet\s+you|"
+    r"let\s+me\s+(?:think|see)|i\s+(?:don'?t|do\s+not)\s+know|not\s+sure|no\s+idea|dunno|idk|"
+    r"i'?ll\s+(?:think\s+about\s+it|tell\s+you\s+later)|later|skip|pass|i\s+guess|"
+    r"this\s+is\s+my\s+first\s+time|first\s+time\s+here|"
+    r"i\s+(?:just\s+)?(?:want(?:ed)?|would\s+like)\s+to\s+(?:try|see|chat|say\s+hi|get\s+started)|"
+    r"let'?s\s+(?:go|start|begin|do\s+this)|ready|good|fine)\b[^.!?]*[.!?]*",
+    re.IGNORECASE)
+QUESTION_START = re.compile(
+    r"^(?:what|how|why|when|where|which|who|whose|can|could|should|would|do|does|did|is|are|"
+    r"will|may|am|isn'?t|aren'?t)\b", re.IGNORECASE)
+OFF_TOPIC = re.compile(
+    r"\b(?:weather|joke|football|soccer|basketball|recipe|movie|film|song|lyrics|poem|"
+    r"horoscope|capital\s+of|stock\s+price|bitcoin|lottery|president|world\s+cup|dinner|"
+    r"birthday|pizza|game\s+last\s+night|your\s+favou?rite|are\s+you\s+(?:human|real|alive))\b",
+    re.IGNORECASE)
+PROJECT_WORDS = re.compile(
+    r"\b(?:project|problem|step|gate|eval|deploy|repo|mvp|title|audience|success|post-?mortem|"
+    r"trac|cost|capabilit|portfolio|ci\b|url|build|tool|coach|feature|lesson)", re.IGNORECASE)
+ALREADY_SAID = re.compile(r"^(?:i\s+(?:already|just)\s+(?:said|told\s+you)|as\s+i\s+said|"
+                          r"like\s+i\s+said|i\s+said)\s*[,:;.!–—-]*\s*", re.IGNORECASE)
+HEDGE = re.compile(r"^(?:um+|uh+|well|so|i\s+(?:think|guess)|probably|mostly|mainly|maybe|"
+                   r"basically|honestly|it'?s|they'?re|that'?d\s+be|the\s+answer\s+is)[,\s]+",
+                   re.IGNORECASE)
+MAX_TITLE_WORDS = 10
+MIN_POSTMORTEM_WORDS = 100
+FREE_TEXT = ("problem", "audience", "personal_context", "success_criteria", "usage_note")
+
+
+@dataclass
+class Understanding:
+    act: str
+    facts: dict[str, Any] = field(default_factory=dict)
+    command: str | None = None
+    clarify: str | None = None     # one short question instead of a guess
+    labelled: bool = False         # `Title: …` answers: the labelled path, as it always was
+    text: str = ""
+
+
+def command_of(text: str) -> str | None:
+    """A command, tolerating case, a slash, punctuation and small typos."""
+    phrase = re.sub(r"\s+", " ", text.lower().strip().lstrip("/").rstrip(".!? "))
+    phrase = re.sub(r"^(?:please\s+|pls\s+)|\s+(?:please|pls)$", "", phrase)
+    if not phrase or len(phrase.split()) > 4:
+        return None
+    if phrase in COMMAND_PHRASES:
+        return COMMAND_PHRASES[phrase]
+    best = process.extractOne(phrase, list(COMMAND_PHRASES), scorer=fuzz.ratio,
+                              score_cutoff=80)
+    # A longer word that merely starts like a command ("helper") is an answer, not "help".
+    if best and abs(len(best[0]) - len(phrase)) <= 1:
+        return COMMAND_PHRASES[best[0]]
+    return None
+
+
+def _strip_small_talk(text: str) -> str:
+    rest = text
+    for _ in range(4):
+        before = rest
+        rest = GREETING.sub("", rest).strip()
+        rest = FILLER.sub("", rest).lstrip(" ,.;:!-")
+        if rest == before:
+            break
+    return rest
+
+
+def sane(key: str, value: str) -> tuple[str | None, str | None]:
+    """(value to store, or None; a clarifying question, or None) for a plain answer."""
+    value = HEDGE.sub("", ALREADY_SAID.sub("", value)).strip()
+    value = clean(value)
+    words = value.split()
+    if not words or FILLER.fullmatch(value) or GREETING.fullmatch(value):
+        return None, None
+    if key == "title":
+        if len(words) > MAX_TITLE_WORDS:
+            short = " ".join(words[:5]).rstrip(",.;:")
+            return None, (f"That's long for a title. Shall I call it “{short}”? Say "
+                          f"`call it {short}`, or give me a shorter name.")
+        return value, None
+    if key == "audience" and len(words) > 30:
+        return None, "Who exactly has this problem? A few words are enough (e.g. “ward nurses”)."
+    if key in ("personal_context", "success_criteria") and len(words) < 2:
+        return None, None
+    if key == "usage_note" and len(words) < 3:
+        return None, "Tell me a bit more about the run: what did you try it on, and what happened?"
+    return value, None
+
+
+def understand(text: str, step: str | None, asked: str | None,
+               last_field: str | None = None) -> Understanding:
+    """Read one message for a project at `step` whose coach last asked for `asked`."""
+    stripped = text.strip()
+    labelled = read_message(stripped)
+    if labelled.command:
+        return Understanding("command", command=labelled.command, text=stripped)
+    if labelled.answers:
+        return Understanding("answer", labelled=True, text=stripped)
+    if not stripped:
+        return Understanding("smalltalk", text=stripped)
+    if asked == "postmortem" and len(stripped.split()) >= MIN_POSTMORTEM_WORDS:
+        # A post-mortem is sent whole; the lessons inside it are its own business.
+        return Understanding("answer", facts={"postmortem": stripped}, text=stripped)
+    command = command_of(stripped)
+    if command:
+        return Understanding("command", command=command, text=stripped)
+    if UNDO.search(stripped) and len(stripped.split()) <= 8:
+        return Understanding("undo", text=stripped)
+    rename = RENAME.search(stripped)
+    if rename and step not in (None, "repeat"):
+        return _named(Understanding("rename", text=stripped), clean(rename.group("v")))
+    change = CHANGE_OF_MIND.search(stripped)
+    if change:
+        payload = IDEA_PREFIX.sub("", stripped[change.end():].strip())
+        return _answer(Understanding("change_of_mind", text=stripped), payload, step,
+                       "problem" if step in (None, "problem") else asked)
+    correction = CORRECTION.match(stripped)
+    if correction:
+        payload = stripped[correction.end():].strip()
+        return _correction(Understanding("correction", text=stripped), payload, step, asked,
+                           last_field)
+    return _plain(stripped, step, asked)
+
+
+def _named(u: Understanding, title: str) -> Understanding:
+    value, u.clarify = sane("title", title)
+    if value:
+        u.facts["title"] = value
+    return u
+
+
+def _correction(u: Understanding, payload: str, step: str | None, asked: str | None,
+                last_field: str | None) -> Understanding:
+    if not payload or PROTEST.search(payload) or PROTEST.search(u.text[:40]) and \
+            not extract(payload, step, asked).values:
+        u.clarify = ("Sorry about that. Say `undo` to take back what I saved last, or tell me "
+                     "what it should be.")
+        return u
+    facts = extract(payload, step, last_field or asked)
+    u.facts = dict(facts.values)
+    if not u.facts and facts.leftover and last_field in (*FREE_TEXT, "title"):
+        value, u.clarify = sane(last_field, facts.leftover)
+        if value:
+            u.facts[last_field] = value
+    elif not u.facts:
+        return _answer(u, payload, step, asked)
+    return u
+
+
+def _plain(text: str, step: str | None, asked: str | None) -> Understanding:
+    rest = _strip_small_talk(text)
+    if not rest.strip(" ,.;:!?-"):
+        return Understanding("smalltalk", text=text)
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", rest) if s.strip()]
+    asks = [s for s in sentences if s.rstrip().endswith("?") or QUESTION_START.match(s)]
+    if OFF_TOPIC.search(rest) and not PROJECT_WORDS.search(rest):
+        return Understanding("offtopic", text=text)
+    if asks and len(asks) == len(sentences):
+        return Understanding("question", text=text)
+    statement = " ".join(s for s in sentences if s not in asks)
+    u = _answer(Understanding("answer", text=text), statement, step, asked)
+    if asks and not u.facts:
+        return Understanding("question", text=text)
+    return u
+
+
+def _answer(u: Understanding, text: str, step: str | None, asked: str | None) -> Understanding:
+    facts = extract(text, step, asked)
+    u.facts.update(facts.values)
+    key = asked if asked not in (None, "capabilities") else None
+    if step is None and facts.leftover and "problem" not in u.facts:
+        words = len(facts.leftover.split())
+        if words >= 12:
+            u.facts["problem"] = facts.leftover
+        elif not u.facts and words <= MAX_TITLE_WORDS and not re.search(
+                r"\b(?:i|i'm|me|my|we|want|need|would|should|could)\b", facts.leftover, re.I):
+            u.facts["title"] = facts.leftover
+        elif not u.facts:
+            u.clarify = ("Is that the problem you want to solve? Tell me a bit more: what "
+                         "happens today, who has the problem, and what goes wrong?")
+        return u
+    if key and key not in u.facts and facts.leftover:
+        _leftover(u, key, facts.leftover, step)
+    return u
+
+
+def _leftover(u: Understanding, key: str, leftover: str, step: str | None) -> None:
+    if key in FREE_TEXT or key == "title":
+        if u.facts and len(leftover.split()) < 2:
+            return
+        value, u.clarify = sane(key, leftover)
+        if value:
+            u.facts[key] = value
+    elif key == "mvp_scope":
+        items = enumerate_items(HEDGE.sub("", leftover))
+        if items:
+            u.facts["mvp_scope"] = items
+    elif key == "repo":
+        u.clarify = ("I couldn't find a folder path or URL in that. Where's the code? "
+                     "e.g. `~/code/my-tool` or `https://github.com/you/my-tool`")
+    elif key in ("evals", "ci_gate", "observability", "cost_tracking", "deployment") and \
+            not u.facts:
+        u.clarify = CLARIFY.get(key)
+
+
+CLARIFY = {
+    "evals": "How many eval cases, what share pass, and how are they graded? e.g. “24 cases, "
+             "22 pass, graded by exact match”.",
+    "ci_gate": "Which CI runs the evals? e.g. “GitHub Actions, .github/workflows/evals.yml”.",
+    "observability": "Which tracing tool do you use (Langfuse, Phoenix, LangSmith, …), and "
+                     "where's a trace link?",
+    "cost_tracking": "What does one request (or a day, or a month) cost? e.g. “half a cent per "
+                     "request”.",
+    "deployment": "What's the URL where it runs? It should start with https://.",
+}
