@@ -29,6 +29,7 @@ class Change:
     project_id: int | None
     values: dict[str, Any]
     before: dict[str, Any] = field(default_factory=dict)
+    turn: int = 0                  # which learner message (counted from 1) made it
 
     def fields(self) -> list[str]:
         return [k for k in self.values if k in FIELDS]
@@ -70,9 +71,11 @@ def change_stack(messages: list[Message], is_undo: Any) -> list[Change]:
     known: dict[int, dict[str, Any]] = {}
     stack: list[Change] = []
     undoing = False
+    turn = 0
     for m in messages:
         if is_learner_text(m):
             undoing = bool(is_undo(text_of(m)))
+            turn += 1
             continue
         if m["role"] != "assistant" or not isinstance(m["content"], list):
             continue
@@ -86,7 +89,7 @@ def change_stack(messages: list[Message], is_undo: Any) -> list[Change]:
             pid = args.pop("project_id", None) or body.get("project_id")
             state = known.setdefault(pid, {}) if isinstance(pid, int) else {}
             change = Change(b["name"], pid, args,
-                            {k: state.get(k, UNKNOWN) for k in args if k in FIELDS})
+                            {k: state.get(k, UNKNOWN) for k in args if k in FIELDS}, turn)
             if b["name"] == "create_project" and isinstance(pid, int):
                 known[pid] = {k: [] if k in LIST_FIELDS else "" for k in FIELDS}
                 known[pid].update({k: v for k, v in args.items() if k in FIELDS})
@@ -100,6 +103,10 @@ def change_stack(messages: list[Message], is_undo: Any) -> list[Change]:
                 continue
             stack.append(change)
     return stack
+
+
+def learner_turns(messages: list[Message]) -> int:
+    return sum(1 for m in messages if is_learner_text(m))
 
 
 def last_change(messages: list[Message], is_undo: Any, project_id: int | None

@@ -23,7 +23,7 @@ from agent.answers import (
     read_message,
     split_list,
 )
-from agent.changes import last_change
+from agent.changes import last_change, learner_turns
 from agent.reader import understand
 from agent.replies import (
     answer_question,
@@ -117,7 +117,9 @@ class OfflineCoach:
         history = messages or []
         step = project["step"] if project else None
         last = last_change(history, is_undo, project["id"]) if project else None
-        last_field = next(iter(last.fields()[::-1]), None) if last else None
+        # "no, I meant …" corrects what was stored just before it; later on it is ambiguous.
+        recent = last is not None and last.turn == learner_turns(history) - 1
+        last_field = next(iter(last.fields()[::-1]), None) if last and recent else None
         u = understand(text, step, asked_field(project), last_field)
         if u.act == "command" and u.command:
             return self.command(u.command, ctx)

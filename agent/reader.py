@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from rapidfuzz import fuzz, process
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
 from agent.answers import read_message
 from agent.facts import clean, enumerate_items, extract
@@ -69,15 +70,23 @@ GREETING = re.compile(
     r"perfect|sure|yes|yeah|yep|alright|lol|wow|hmm+|bye|see\s+you|good\s+night|"
     r"got\s+it|sounds\s+good|will\s+do)(?:\s+(?:there|coach|again|all|everyone))?\b[\s,.!:;)-]*)+",
     re.IGNORECASE)
-FILLER = re.compile(
-    r"^(?:i'?m\s+(?:not\s+(?:really\s+|quite\s+|totally\s+)?sure\s+(?:how|what|where|if)|new\s+"
-    r"(?:here|to\s+this)|a\s+beginner|excited|back|here)|how\s+are\s+you|nice\s+to\s+meet\s+you|"
-    r"let\s+me\s+(?:think|see)|i\s+(?:don'?t|do\s+not)\s+know|not\s+sure|no\s+idea|dunno|idk|"
-    r"i'?ll\s+(?:think\s+about\s+it|tell\s+you\s+later)|later|skip|pass|i\s+guess|"
+# Phrases that say nothing about the project: the whole sentence goes...
+FILLER_PHRASE = (
+    r"i'?m\s+(?:not\s+(?:really\s+|quite\s+|totally\s+)?sure\s+(?:how|what|where|if)|new\s+"
+    r"(?:here|to\s+this)|a\s+beginner)|how\s+are\s+you|nice\s+to\s+meet\s+you|"
+    r"let\s+me\s+(?:think|see)|i'?ll\s+(?:think\s+about\s+it|tell\s+you\s+later)|"
     r"this\s+is\s+my\s+first\s+time|first\s+time\s+here|"
-    r"i\s+(?:just\s+)?(?:want(?:ed)?|would\s+like)\s+to\s+(?:try|see|chat|say\s+hi|get\s+started)|"
-    r"let'?s\s+(?:go|start|begin|do\s+this)|ready|good|fine)\b[^.!?]*[.!?]*",
-    re.IGNORECASE)
+    r"i\s+(?:just\s+)?(?:want(?:ed)?|would\s+like)\s+to\s+(?:try|see\s+how|chat|say\s+hi|"
+    r"get\s+started)|that\s+(?:helps|makes\s+sense|is\s+helpful|'?s\s+(?:helpful|great|clear))|"
+    r"makes\s+sense|good\s+to\s+know")
+# ... but a single word ("pass", "fine") only when nothing follows it in its sentence.
+FILLER_WORD = (
+    r"i\s+(?:don'?t|do\s+not)\s+know|not\s+sure|no\s+idea|dunno|idk|later|skip|pass|"
+    r"i\s+guess|i'?m\s+(?:excited|back|here)|let'?s\s+(?:go|start|begin|do\s+this)|ready|good|"
+    r"fine|understood|i\s+see|noted")
+FILLER = re.compile(rf"^(?:(?:{FILLER_PHRASE})\b[^.!?]*[.!?]*|(?:{FILLER_WORD})"
+                    r"(?:\s+(?:yet|really|tbh|honestly|for\s+now))?(?:\s*[.!?,;]+|\s*$))",
+                    re.IGNORECASE)
 QUESTION_START = re.compile(
     r"^(?:what|how|why|when|where|which|who|whose|can|could|should|would|do|does|did|is|are|"
     r"will|may|am|isn'?t|aren'?t)\b", re.IGNORECASE)
@@ -94,6 +103,9 @@ ALREADY_SAID = re.compile(r"^(?:i\s+(?:already|just)\s+(?:said|told\s+you)|as\s+
 HEDGE = re.compile(r"^(?:um+|uh+|well|so|i\s+(?:think|guess)|probably|mostly|mainly|maybe|"
                    r"basically|honestly|it'?s|they'?re|that'?d\s+be|the\s+answer\s+is)[,\s]+",
                    re.IGNORECASE)
+FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|me|my|myself|we|our|us)\b", re.IGNORECASE)
+MEASURABLE = re.compile(r"\d\s*%|\b\d+\s+(?:of|out\s+of|in)\s+\d+\b|\b(?:under|within|below|"
+                        r"at\s+least|less\s+than|fewer\s+than|more\s+than)\s+\d", re.IGNORECASE)
 MAX_TITLE_WORDS = 10
 MIN_POSTMORTEM_WORDS = 100
 FREE_TEXT = ("problem", "audience", "personal_context", "success_criteria", "usage_note")
@@ -117,9 +129,10 @@ def command_of(text: str) -> str | None:
         return None
     if phrase in COMMAND_PHRASES:
         return COMMAND_PHRASES[phrase]
-    best = process.extractOne(phrase, list(COMMAND_PHRASES), scorer=fuzz.ratio,
-                              score_cutoff=80)
-    # A longer word that merely starts like a command ("helper") is an answer, not "help".
+    # Optimal string alignment counts a swap ("stauts", "hlep") as one edit. A word longer
+    # by two or more that merely starts like a command ("helper") is an answer, not "help".
+    best = process.extractOne(phrase, list(COMMAND_PHRASES), scorer=OSA.distance,
+                              score_cutoff=1 if len(phrase) <= 5 else 2)
     if best and abs(len(best[0]) - len(phrase)) <= 1:
         return COMMAND_PHRASES[best[0]]
     return None
@@ -153,6 +166,10 @@ def sane(key: str, value: str) -> tuple[str | None, str | None]:
         return None, "Who exactly has this problem? A few words are enough (e.g. “ward nurses”)."
     if key in ("personal_context", "success_criteria") and len(words) < 2:
         return None, None
+    if key == "personal_context" and not FIRST_PERSON.search(value):
+        # "Why you?" is answered in the first person; anything else is another fact.
+        return None, ("Is that why you, personally, know this problem? Tell me in your own "
+                      "words, e.g. “I taught for 8 years and wrote these quizzes myself”.")
     if key == "usage_note" and len(words) < 3:
         return None, "Tell me a bit more about the run: what did you try it on, and what happened?"
     return value, None
@@ -209,13 +226,18 @@ def _correction(u: Understanding, payload: str, step: str | None, asked: str | N
         return u
     facts = extract(payload, step, last_field or asked)
     u.facts = dict(facts.values)
-    if not u.facts and facts.leftover and last_field in (*FREE_TEXT, "title"):
+    if u.facts:
+        return u
+    if facts.leftover and last_field in (*FREE_TEXT, "title"):
         value, u.clarify = sane(last_field, facts.leftover)
         if value:
             u.facts[last_field] = value
-    elif not u.facts:
-        return _answer(u, payload, step, asked)
-    return u
+        return u
+    if last_field is None and facts.leftover:
+        u.clarify = (f"Which should I change to “{clean(facts.leftover)}”? Say, for example, "
+                     f"“the audience is {clean(facts.leftover)}”.")
+        return u
+    return _answer(u, payload, step, asked)
 
 
 def _plain(text: str, step: str | None, asked: str | None) -> Understanding:
@@ -250,6 +272,11 @@ def _answer(u: Understanding, text: str, step: str | None, asked: str | None) ->
             u.clarify = ("Is that the problem you want to solve? Tell me a bit more: what "
                          "happens today, who has the problem, and what goes wrong?")
         return u
+    if key in ("audience", "personal_context", "problem") and step == "problem" and \
+            "success_criteria" not in u.facts and MEASURABLE.search(facts.leftover) and \
+            not FIRST_PERSON.search(facts.leftover):
+        # A number to check is a success criterion, whichever question it answers.
+        key = "success_criteria"
     if key and key not in u.facts and facts.leftover:
         _leftover(u, key, facts.leftover, step)
     return u

@@ -55,6 +55,10 @@ def describe(call: Block, result: dict[str, Any]) -> str | None:
     if name == "create_project":
         rest = [k for k in args if k != "title"]
         saved = f" {saved_text(args, rest)}" if rest else ""
+        working = " ".join(str(args.get("problem", "")).split()[:6]).rstrip(",.;:")
+        if args.get("title") == working:
+            saved += " Its title is a working title from the problem's first words: say " \
+                     "`call it …` to give it a real one."
         return f"Started project #{result['project_id']}, “{args.get('title')}”.{saved}"
     if name == "update_project":
         return saved_text(args, result["updated"])
@@ -126,8 +130,10 @@ def compose_reply(calls: list[Block], results: dict[str, dict[str, Any]],
     lines = [s for c in calls if c["name"] != "advance_step"
              if (s := describe(c, results.get(c["id"], {"ok": False}))) is not None]
     if undo:
-        lines = [line.replace("Saved the ", "Undone: back to the previous ", 1)
-                 .replace("; the ", "; the previous ") for line in lines]
+        lines = [undone_text(c["input"]) if c["name"] == "update_project"
+                 and results.get(c["id"], {}).get("ok") else line
+                 for c, line in zip([c for c in calls if c["name"] != "advance_step"], lines,
+                                    strict=False)]
     project = ctx.get("project")
     advanced = False
     for call in calls:
@@ -242,6 +248,13 @@ def saved_text(args: dict[str, Any], names: list[str]) -> str:
     if not parts:
         return "Saved " + ", ".join(n.replace("_", " ") for n in names) + "."
     return "Saved " + "; ".join(parts) + ". (Say `undo` to take it back.)"
+
+
+def undone_text(args: dict[str, Any]) -> str:
+    parts = [f"the {FIELD_NAMES.get(n, n.replace('_', ' '))} is "
+             + (f"back to {shown(v)}" if v else "empty again")
+             for n, v in args.items() if n != "project_id"]
+    return "Undone: " + "; ".join(parts) + "."
 
 
 def answer_question(question: str, ctx: dict[str, Any]) -> str:
