@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.figures import read_ci, read_cost, read_evals, read_tracing, urls
+from agent.figures import CI_PATH, URL_RE, read_ci, read_cost, read_evals, read_tracing, urls
 
 _END = r"(?=\s*(?:[.;!?](?:\s|$)|,|\s[-–—]\s|\s+(?:and|but|so|because)\s+(?:i|it|i'm|i've|" \
        r"my|we|the|success)\b)|\s*$)"
@@ -36,6 +36,7 @@ AUDIENCE = (
                r"people\s+who\s+have\s+(?:it|this|this\s+problem))\s+(?:is|are|would\s+be|"
                r"will\s+be)\s+(?P<v>.+?)" + _END, re.IGNORECASE),
     re.compile(r"\b(?:it'?s|it\s+is|the\s+tool\s+is|the\s+app\s+is|this\s+is|it'?s\s+mainly|"
+               r"(?:my\s+|the\s+)?idea\s+is|"
                r"(?:a\s+)?(?:tool|app|bot|assistant)|(?:meant|built|made|aimed|designed))\s+"
                r"(?:for|at)\s+(?P<v>(?!\d)(?!me\b)(?!my\b).+?)" + _END, re.IGNORECASE),
     re.compile(r"^(?:mostly\s+|mainly\s+|i\s+think\s+|probably\s+)?(?P<v>[\w' -]{3,80}?)\s+"
@@ -82,7 +83,8 @@ LESSONS = (
     ("worked", re.compile(r"(?:the\s+thing\s+that|what|the\s+part\s+that|something\s+that)\s+"
                           r"worked\s*(?:best|well|really\s+well|great)?\s*(?:was|is|:)\s*"
                           r"(?P<v>.+)|(?:the\s+)?best\s+(?:part|thing)\s+was\s+(?P<w>.+)|"
-                          r"(?P<x>.+?\s+worked\s+(?:really\s+)?(?:well|great|nicely|best)\b.*)",
+                          r"(?P<x>.+?\s+worked\s+(?:really\s+|much\s+|far\s+)?(?:well|great|nicely|best|"
+                          r"better)\b.*)",
                           re.IGNORECASE)),
     ("didnt_work", re.compile(r"(?:the\s+thing\s+that|what|the\s+part\s+that|something\s+that)\s+"
                               r"(?:didn'?t|did\s+not|didn’t)\s+work\s*(?:at\s+all|well)?\s*"
@@ -92,18 +94,24 @@ LESSONS = (
                               re.IGNORECASE)),
     ("tradeoff", re.compile(r"(?:the\s+)?(?:main\s+|biggest\s+|big\s+)?trade-?\s?off\s+(?:was|is|:)"
                             r"\s*(?P<v>.+)|(?P<x>\b(?:i|we)\s+(?:chose|picked|went\s+with|"
-                            r"preferred|traded|used)\s+.+?\s+(?:over|instead\s+of|rather\s+than|"
-                            r"for)\s+.+)", re.IGNORECASE)),
+                            r"preferred|opted\s+for|used)\s+.+?\s+(?:over|instead\s+of|"
+                            r"rather\s+than)\s+.+|\b(?:i|we)\s+traded\s+.+?\s+for\s+.+)",
+                            re.IGNORECASE)),
     ("decision", re.compile(r"(?:the\s+)?(?:key\s+|biggest\s+|big\s+|main\s+)?decision\s+"
                             r"(?:was|is|:)\s*(?P<v>.+)|(?P<x>\b(?:i|we)\s+decided\s+.+)",
                             re.IGNORECASE)),
 )
+LESSON_CUE = re.compile(r"\bworked\b|didn'?t\s+work|did\s+not\s+work|didn’t\s+work|trade-?\s?off|"
+                        r"\bdecision\b|\bdecided\b|\bchose\b|\bpicked\b|went\s+with|preferred|"
+                        r"opted\s+for|\btraded\b|mistake|worst\s+(?:part|thing)|"
+                        r"best\s+(?:part|thing)", re.IGNORECASE)
 CAPABILITY_WORDS: dict[str, str] = {
     "retrieval": r"\brag\b|retriev\w*|search(?:es|ing)?\s+(?:over|through|across|in)\b|"
                  r"semantic\s+search|vector\s+(?:db|database|store|search)|embeddings?|"
                  r"looks?\s+(?:things\s+)?up\s+in",
-    "tool_use": r"tool[\s_-]?use|tool\s+calling|function[\s-]calling|calls?\s+(?:tools|apis?|"
-                r"external\s+apis?|an\s+api|the\s+\w+\s+api|other\s+services)|uses?\s+tools",
+    "tool_use": r"tool[\s_-]?use|tool\s+calling|function[\s-]calling|uses?\s+tools|"
+                r"call(?:s|ing)?\s+(?:the\s+|an?\s+|our\s+|external\s+|other\s+)?"
+                r"(?:[\w-]+\s+){0,4}?(?:apis?|tools|services|endpoints)\b",
     "agents": r"\bagents?\b|agentic|multi-?agent|plans?\s+(?:and|then)\s+acts?",
     "structured_output": r"structured[\s_]output|\bjson\b|pydantic\s+schema|"
                          r"extracts?\s+(?:fields|structured\s+data)|fills?\s+(?:in\s+)?a\s+form",
@@ -117,13 +125,18 @@ CAPABILITY_WORDS: dict[str, str] = {
                   r"\bspeech\b|\bvision\b|scann?ed",
     "scale": r"\bscale\b|thousands\s+of\s+(?:users|requests)|high\s+traffic",
 }
-_CAP_CUE = re.compile(r"\b(?:it|the\s+tool|the\s+app|the\s+bot|that)\s+"
-                      r"(?:uses|will\s+use|'ll\s+use|"
-                      r"needs|will\s+need|calls|does|returns|outputs|streams|extracts|reads|"
-                      r"handles|supports|searches|looks)\b|\bcapabilit\w*|\busing\b|\buses\b|"
+_CAP_CUE = re.compile(r"\b(?:it|the\s+tool|the\s+app|the\s+bot|that)(?:'ll|\s+will|\s+would|"
+                      r"\s+can|\s+also|\s+should)?\s+(?:use|uses|need|needs|call|calls|does|"
+                      r"return|returns|output|outputs|stream|streams|extract|extracts|read|reads|"
+                      r"handle|handles|support|supports|search|searches|look|looks)\b|"
+                      r"\bit'?s\s+(?:agentic|multimodal|an?\s+agent|streaming)|\bcapabilit\w*|\busing\b|\buses\b|"
                       r"\b(?:i'?ll|i\s+will|i'?m\s+going\s+to)\s+(?:use|add)\b|\brag\b|"
                       r"tool\s+calling|function\s+calling|\bjson\b|^\s*(?:and\s+)?(?:also\s+)?"
                       r"(?:rag|retrieval|tool\s+use|agents|streaming)", re.IGNORECASE)
+
+
+CONTINUES = re.compile(r"^(?:and\s+|so\s+)?(?:i|i'?ve|i'?m|i\s+have|my)\b(?!.*\b(?:success|"
+                       r"call\s+it)\b)", re.IGNORECASE)
 
 
 @dataclass
@@ -132,6 +145,7 @@ class Clause:
     end: int
     text: str
     used: bool = False
+    grow: str | None = None        # a field the next "and I …" clause continues
 
 
 @dataclass
@@ -191,6 +205,7 @@ def _problem_step(c: Clause, values: dict[str, Any]) -> None:
     m = _EXPERIENCE.search(t)
     if m and _EXPERIENCE_MARK.search(t[m.start():]):
         _take(c, values, "personal_context", clean(t[m.start():]))
+        c.grow = "personal_context"
 
 
 def _build_step(c: Clause, values: dict[str, Any], whole: str) -> None:
@@ -201,21 +216,27 @@ def _build_step(c: Clause, values: dict[str, Any], whole: str) -> None:
         start = c.start + usage.start()
         _take(c, values, "usage_note", clean(whole[start:_sentence_end(whole, start)]))
         return
-    m = MVP.search(t)
+    # The enumeration may run past this clause: read the rest of its sentence.
+    sentence = whole[c.start:_sentence_end(whole, c.start)]
+    m = MVP.search(sentence)
     if m and "mvp_scope" not in values:
-        # The enumeration may run past this clause: take the rest of its sentence.
-        start = c.start + m.start("v")
-        stop = re.search(r"[.!?](?:\s|$)|\n\n|$", whole[start:])
-        items = enumerate_items(whole[start:start + (stop.start() if stop else 0)])
+        items = enumerate_items(clean(m.group("v")))
         if items:
             values["mvp_scope"] = items
             c.used = True
+
+
+_BARE_HOST = re.compile(r"(?<![\w./:])((?:github\.com|gitlab\.com|bitbucket\.org|codeberg\.org)"
+                        r"/[\w.-]+/[\w.-]+)")
 
 
 def _repo(text: str) -> str | None:
     for url in urls(text):
         if _GIT_HOST.search(url):
             return url
+    bare = _BARE_HOST.search(text)
+    if bare:
+        return "https://" + bare.group(1).rstrip(".,;:")
     m = LOCAL_PATH.search(text)
     return m.group(1).rstrip(".,;:") if m else None
 
@@ -238,8 +259,7 @@ def _clause(c: Clause, parts: list[Clause], values: dict[str, Any], text: str,
     if m:
         _take(c, values, "title", clean(m.group("v")))
         return
-    if step in ("postmortem", "harden", "build", "deploy", "repeat") or \
-            re.search(r"worked|didn'?t|trade-?\s?off|decision|decided|chose", c.text, re.I):
+    if step == "postmortem" or LESSON_CUE.search(c.text):
         _lesson(c, values)
         if c.used:
             return
@@ -266,9 +286,17 @@ def extract(text: str, step: str | None, asked: str | None = None) -> Facts:
     """The facts `text` states for a project at `step` (None: no project yet)."""
     values: dict[str, Any] = {}
     parts = clauses(text)
-    for c in parts:
-        if not c.used:
-            _clause(c, parts, values, text, step, asked)
+    for i, c in enumerate(parts):
+        if c.used:
+            continue
+        before = parts[i - 1] if i else None
+        if before and before.grow and CONTINUES.match(c.text) and \
+                not re.search(r"[.!?;]\s", text[before.end - 1:c.start + 1]):
+            # "I was a nurse for 8 years and I wrote these handovers myself": one story.
+            values[before.grow] = clean(text[text.find(values[before.grow]):c.end])
+            c.used, c.grow = True, before.grow
+            continue
+        _clause(c, parts, values, text, step, asked)
     if step in ("build", "harden"):
         repo = _repo(text)
         if repo:
@@ -280,11 +308,24 @@ def extract(text: str, step: str | None, asked: str | None = None) -> Facts:
             values["url"] = found[0]
             _consume_containing(parts, found[0])
     if step == "harden":
-        _harden(text, values, parts)
+        _harden(text, values, parts, asked)
     if not any(c.used for c in parts):
         return Facts(values, text.strip())
-    leftover = " ".join(c.text.strip() for c in parts if not c.used)
-    return Facts(values, clean(leftover) if leftover.strip(" ,.;:!?") else "")
+    return Facts(values, _leftover(text, parts))
+
+
+def _leftover(text: str, parts: list[Clause]) -> str:
+    """The unconsumed clauses, as written: runs of neighbours keep what joined them."""
+    runs: list[str] = []
+    start: int | None = None
+    for i, c in enumerate(parts + [Clause(len(text), len(text), "", used=True)]):
+        if not c.used and start is None:
+            start = c.start
+        if c.used and start is not None:
+            runs.append(text[start:parts[i - 1].end].strip(" ,;:-–—"))
+            start = None
+    leftover = " ".join(r for r in runs if r)
+    return leftover if leftover.strip(" ,.;:!?") else ""
 
 
 def _sentence_end(text: str, start: int) -> int:
@@ -306,7 +347,7 @@ _EVIDENCE_CUE = {
 }
 
 
-def _harden(text: str, values: dict[str, Any], parts: list[Clause]) -> None:
+def _harden(text: str, values: dict[str, Any], parts: list[Clause], asked: str | None) -> None:
     readers = {"ci_gate": read_ci, "observability": read_tracing, "cost_tracking": read_cost}
     for kind, read in readers.items():
         for c in parts:
@@ -322,11 +363,13 @@ def _harden(text: str, values: dict[str, Any], parts: list[Clause]) -> None:
                 if kind == "observability" and found.get("link"):
                     _consume_containing(parts, found["link"])
                 break
-    # Eval figures often span clauses ("12 cases, 10 of them pass, graded by …").
-    rest = " ; ".join(c.text for c in parts if not c.used and _EVIDENCE_CUE["evals"].search(c.text))
-    evals = read_evals(rest) if rest else None
+    # Eval figures often span clauses ("12 cases, 10 of them pass, graded by …"), and may
+    # share one with the CI ("…, graded by exact match, and CI is GitHub Actions").
+    cue = _EVIDENCE_CUE["evals"]
+    chosen = [c for c in parts if cue.search(c.text) or (asked == "evals" and not c.used)]
+    rest = " ; ".join(URL_RE.sub(" ", c.text) for c in chosen)
+    evals = read_evals(CI_PATH.sub(" ", rest)) if rest else None
     if evals:
         values["evals"] = evals
-        for c in parts:
-            if not c.used and _EVIDENCE_CUE["evals"].search(c.text):
-                c.used = True
+        for c in chosen:
+            c.used = True

@@ -87,6 +87,8 @@ def read_evals(text: str) -> dict[str, Any] | None:
                          re.IGNORECASE)
     passed = re.search(r"(\d+)\s+(?:of\s+them\s+|of\s+those\s+)?(?:pass|passed|are\s+passing|"
                        r"succeed|are\s+green)\b", t, re.IGNORECASE)
+    every = re.search(r"\ball\s+(?:of\s+them\s+|\d+\s+)?(?:pass|passed|passing|green)\b", t,
+                      re.IGNORECASE)
     if ratio and (not cases or int(ratio.group(2)) >= int(ratio.group(1))):
         details["cases"] = int(ratio.group(2))
         details["pass_rate"] = round(int(ratio.group(1)) / max(1, int(ratio.group(2))), 4)
@@ -94,6 +96,8 @@ def read_evals(text: str) -> dict[str, Any] | None:
         details["cases"] = int(cases.group(1))
         if passed and passed.start() != cases.start():
             details["pass_rate"] = round(int(passed.group(1)) / max(1, details["cases"]), 4)
+        elif every:
+            details["pass_rate"] = 1.0
     if percent:
         details["pass_rate"] = _rate(percent.group(1), True)
     elif fraction:
@@ -105,7 +109,8 @@ def read_evals(text: str) -> dict[str, Any] | None:
 
 
 def read_grader(text: str) -> str | None:
-    m = re.search(r"(?:graded|scored|judged|checked|marked|evaluated)\s+(?:by|with|using)\s+"
+    m = re.search(r"(?:graded|scored|judged|checked|marked|evaluated|checks?|grades?|score)\s+"
+                  r"(?:them\s+|each\s+|it\s+)?(?:by|with|using)\s+"
                   r"(.+?)(?:[.;!?](?:\s|$)|,|\s+and\s+|$)|(?:grader|grading)\s+(?:is|was|:)\s*"
                   r"(.+?)(?:[.;!?](?:\s|$)|,|$)", text, re.IGNORECASE)
     if m:
@@ -128,6 +133,9 @@ def read_cost(text: str) -> dict[str, Any] | None:
     per = next((k for k, pattern in _PER.items()
                 if re.search(rf"(?:per|a|an|each|every|/)\s*(?:{pattern})|\b(?:{pattern})\b", t)
                 and re.search(rf"\b(?:{pattern})", t)), None)
+    if per is None and re.search(r"\b(?:per|each|every|for\s+each)\s+[a-z]", t):
+        # "per incident summary", "each contract review": one unit of work is a request.
+        per = "request"
     amount = _amount(t)
     if amount is None or per is None:
         return None

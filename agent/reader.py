@@ -30,7 +30,7 @@ COMMAND_PHRASES: dict[str, str] = {
     "next": "next", "next step": "next", "check the gate": "next", "move on": "next",
     "help": "help", "draft post-mortem": "draft", "draft postmortem": "draft",
     "draft the post-mortem": "draft", "draft my post-mortem": "draft",
-    "write a draft": "draft", "draft": "draft",
+    "write a draft": "draft", "draft": "draft", "undo": "undo", "revert": "undo",
 }
 UNDO = re.compile(
     r"^(?:please\s+|pls\s+|can\s+you\s+|could\s+you\s+)?(?:undo|revert|take\s+(?:that|it)\s+back|"
@@ -41,7 +41,7 @@ UNDO = re.compile(
 RENAME = re.compile(
     r"\b(?:rename\s+(?:the\s+|my\s+|this\s+)?(?:project|it|title|thing)?\s*(?:to|as|into)?|"
     r"change\s+(?:the|its|my)\s+(?:title|name)\s+to|(?:new|better)\s+(?:title|name)\s*(?::|is|-)|"
-    r"re-?title\s+it(?:\s+to)?|call\s+it\s+(?=.*\binstead\b)|"
+    r"re-?title\s+it(?:\s+to)?|call\s+it(?=.*\binstead\b)|"
     r"(?:title|name)\s+should\s+be|let'?s\s+rename\s+it(?:\s+to)?)\s+[\"“'‘]?(?P<v>[^\"”’]+?)"
     r"[\"”'’]?(?:\s+instead)?\s*[.!?]*\s*$", re.IGNORECASE)
 CHANGE_OF_MIND = re.compile(
@@ -51,11 +51,12 @@ CHANGE_OF_MIND = re.compile(
     r"i\s+want\s+to\s+do\s+something\s+else|my\s+real\s+idea|actually\s+i\s+want\s+to\s+"
     r"(?:build|make|do)\s+(?:a|an|something)\s+(?:different|else|other))[\s,.:;!-]*",
     re.IGNORECASE)
-IDEA_PREFIX = re.compile(r"^(?:ok(?:ay)?[,.!\s]*)?(?:so\s+)?(?:my\s+(?:real\s+|actual\s+|new\s+)?"
-                         r"idea\s*(?:is|:)?|the\s+(?:real\s+|new\s+)?idea\s*(?:is|:)|instead,?)\s*",
+IDEA_PREFIX = re.compile(r"^(?:ok(?:ay)?[,.!\s]*)?(?:so\s+)?(?:(?:my\s+|a\s+)?(?:real\s+|actual\s+|"
+                         r"new\s+)?idea\s*(?:is|:)?|the\s+(?:real\s+|new\s+)?idea\s*(?:is|:)|"
+                         r"instead,?|let\s+me\s+start\s+(?:again|over)[.,!]*)\s*",
                          re.IGNORECASE)
 CORRECTION = re.compile(
-    r"^(?:no+[,.!:\s]+|nope[,.!\s]+|wrong[,.!\s]+|not\s+quite[,.!\s]+|oops[,.!\s]+|"
+    r"^(?:(?:no+[,.!:\s]+)+|nope[,.!\s]+|wrong[,.!\s]+|not\s+quite[,.!\s]+|oops[,.!\s]+|"
     r"sorry[,.!\s]+(?:i\s+meant\s+)?|wait[,.!\s]+|hm+[,.!\s]+wait[,.!\s]+|"
     r"correction\s*[:,-]?\s*|(?:that'?s|that\s+is)\s+(?:wrong|not\s+right|incorrect)[,.!\s]*|"
     r"i\s+meant\s+|(?:actually|sorry),?\s+(?=(?:the|it'?s|it\s+is|i\s+meant|its)\b))"
@@ -66,14 +67,17 @@ PROTEST = re.compile(
     re.IGNORECASE)
 GREETING = re.compile(
     r"^(?:(?:hi|hello|hey|hiya|howdy|yo|good\s+(?:morning|afternoon|evening)|greetings|"
-    r"thanks?(?:\s+you)?(?:\s+so\s+much)?|thx|ty|cheers|ok(?:ay)?|cool|great|nice|awesome|"
+    r"hola|ola|bonjour|ciao|hallo|salut|namaste|grazie|merci|gracias|obrigad[oa]|danke|"
+    r"um+|uh+|er+m*|"
+    r"thanks?(?:\s+you)?(?:\s+so\s+much)?|thx|ty|cheers|ok(?:ay)?|cool|great|awesome|k|kk|"
     r"perfect|sure|yes|yeah|yep|alright|lol|wow|hmm+|bye|see\s+you|good\s+night|"
     r"got\s+it|sounds\s+good|will\s+do)(?:\s+(?:there|coach|again|all|everyone))?\b[\s,.!:;)-]*)+",
     re.IGNORECASE)
 # Phrases that say nothing about the project: the whole sentence goes...
 FILLER_PHRASE = (
-    r"i'?m\s+(?:not\s+(?:really\s+|quite\s+|totally\s+)?sure\s+(?:how|what|where|if)|new\s+"
-    r"(?:here|to\s+this)|a\s+beginner)|how\s+are\s+you|nice\s+to\s+meet\s+you|"
+    r"i(?:'?m|\s+am)\s+(?:not\s+(?:really\s+|quite\s+|totally\s+)?sure\s+(?:how|what|where|if)|"
+    r"new\s+(?:here|to\s+this)|a\s+beginner|(?:a\s+bit\s+|so\s+|really\s+|very\s+)?"
+    r"(?:nervous|excited))|how\s+are\s+you|nice\s+to\s+meet\s+you|"
     r"let\s+me\s+(?:think|see)|i'?ll\s+(?:think\s+about\s+it|tell\s+you\s+later)|"
     r"this\s+is\s+my\s+first\s+time|first\s+time\s+here|"
     r"i\s+(?:just\s+)?(?:want(?:ed)?|would\s+like)\s+to\s+(?:try|see\s+how|chat|say\s+hi|"
@@ -88,7 +92,8 @@ FILLER = re.compile(rf"^(?:(?:{FILLER_PHRASE})\b[^.!?]*[.!?]*|(?:{FILLER_WORD})"
                     r"(?:\s+(?:yet|really|tbh|honestly|for\s+now))?(?:\s*[.!?,;]+|\s*$))",
                     re.IGNORECASE)
 QUESTION_START = re.compile(
-    r"^(?:what|how|why|when|where|which|who|whose|can|could|should|would|do|does|did|is|are|"
+    r"^(?:what|wat|wut|whats|hows|how|why|when|where|which|who|whose|can|could|should|would|"
+    r"do|does|did|is|are|"
     r"will|may|am|isn'?t|aren'?t)\b", re.IGNORECASE)
 OFF_TOPIC = re.compile(
     r"\b(?:weather|joke|football|soccer|basketball|recipe|movie|film|song|lyrics|poem|"
@@ -152,7 +157,8 @@ def _strip_small_talk(text: str) -> str:
 def sane(key: str, value: str) -> tuple[str | None, str | None]:
     """(value to store, or None; a clarifying question, or None) for a plain answer."""
     value = HEDGE.sub("", ALREADY_SAID.sub("", value)).strip()
-    value = clean(value)
+    # A problem statement is prose: it keeps its punctuation; other values are trimmed.
+    value = value.strip(" ,;:-–—") if key == "problem" else clean(value)
     words = value.split()
     if not words or FILLER.fullmatch(value) or GREETING.fullmatch(value):
         return None, None
@@ -190,6 +196,8 @@ def understand(text: str, step: str | None, asked: str | None,
         # A post-mortem is sent whole; the lessons inside it are its own business.
         return Understanding("answer", facts={"postmortem": stripped}, text=stripped)
     command = command_of(stripped)
+    if command == "undo":
+        return Understanding("undo", text=stripped)
     if command:
         return Understanding("command", command=command, text=stripped)
     if UNDO.search(stripped) and len(stripped.split()) <= 8:
@@ -199,10 +207,19 @@ def understand(text: str, step: str | None, asked: str | None,
         return _named(Understanding("rename", text=stripped), clean(rename.group("v")))
     change = CHANGE_OF_MIND.search(stripped)
     if change:
-        payload = IDEA_PREFIX.sub("", stripped[change.end():].strip())
+        payload = stripped[change.end():].strip()
+        for _ in range(3):
+            payload = IDEA_PREFIX.sub("", CHANGE_OF_MIND.sub("", payload, count=1).strip())
+        if len(payload.split()) < 4:
+            return Understanding("change_of_mind", text=stripped,
+                                 clarify="No problem. What's the new idea? Tell me what goes "
+                                         "wrong today, and for whom.")
         return _answer(Understanding("change_of_mind", text=stripped), payload, step,
                        "problem" if step in (None, "problem") else asked)
     correction = CORRECTION.match(stripped)
+    if correction and (stripped.endswith("?") or QUESTION_START.match(
+            stripped[correction.end():])) and not extract(stripped, step, asked).values:
+        return Understanding("question", text=stripped)
     if correction:
         payload = stripped[correction.end():].strip()
         return _correction(Understanding("correction", text=stripped), payload, step, asked,
@@ -249,6 +266,11 @@ def _plain(text: str, step: str | None, asked: str | None) -> Understanding:
     if OFF_TOPIC.search(rest) and not PROJECT_WORDS.search(rest):
         return Understanding("offtopic", text=text)
     if asks and len(asks) == len(sentences):
+        if not any(s.rstrip().endswith("?") for s in asks):
+            # "What didn't work was …", "Is running in https://…": statements after all.
+            u = _answer(Understanding("answer", text=text), rest, step, None)
+            if u.facts and not u.clarify:
+                return u
         return Understanding("question", text=text)
     statement = " ".join(s for s in sentences if s not in asks)
     u = _answer(Understanding("answer", text=text), statement, step, asked)
