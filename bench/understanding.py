@@ -198,12 +198,13 @@ def report(items: list[dict[str, Any]], personas: int,
         f"patterns were fixed against; “held out”: {sum(bool(i.get('held_out')) for i in items)}"
         " written afterwards and never tuned on, the fairer estimate for new learners.",
         "",
-        f"Field exact match: everything the reader would store equals the label (nothing "
-        f"stored where nothing should be counts as a match). False store: something stored "
-        f"under a field the label does not have. Targets: ≥ 95%, ≥ 95%, ≤ 1%, ≤ 5 ms. "
-        f"The labels were written by the same engineer who wrote the reader's patterns, so "
-        f"read these numbers as a regression floor rather than as accuracy on unseen "
-        f"learners.",
+        "Field exact match: everything the reader would store equals the label (nothing "
+        "stored where nothing should be counts as a match). False store: something stored "
+        "under a field the label does not have. Targets: ≥ 95%, ≥ 95%, ≤ 1%, ≤ 5 ms. "
+        "The labels were written by the same engineer who wrote the reader's patterns, so "
+        "read these numbers as a regression floor rather than as accuracy on unseen "
+        "learners. On its first run over the 258 tuned utterances, before any pattern was "
+        "fixed against them, the reader scored 94.6% acts, 86.4% fields, 4.3% false stores.",
     ])
 
 
