@@ -282,6 +282,13 @@ def _plain(text: str, step: str | None, asked: str | None) -> Understanding:
 def _answer(u: Understanding, text: str, step: str | None, asked: str | None) -> Understanding:
     facts = extract(text, step, asked)
     u.facts.update(facts.values)
+    if "title" in u.facts:
+        # "call it <a whole sentence>" is still a title that fails its sanity check.
+        title, u.clarify = sane("title", u.facts.pop("title"))
+        if title:
+            u.facts["title"] = title
+        elif not u.facts:
+            return u
     key = asked if asked not in (None, "capabilities") else None
     if step is None and facts.leftover and "problem" not in u.facts:
         words = len(facts.leftover.split())
