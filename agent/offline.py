@@ -188,7 +188,7 @@ class OfflineCoach:
             return [("draft_postmortem", {"project_id": project["id"]})]
         if command == "help":
             return help_text(ctx)
-        return status_text(ctx)
+        return status_text(ctx, recorded=True)
 
     def first_project(self, reading: Reading) -> list[tuple[str, dict[str, Any]]] | str:
         args: dict[str, Any] = {k: reading.answers[k] for k in PROJECT_FIELDS

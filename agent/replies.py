@@ -196,7 +196,7 @@ def later_step_text(tool: str, project: dict[str, Any]) -> str:
             "counts when the steps before it are done.\n\n" + status_text({"project": project}))
 
 
-def status_text(ctx: dict[str, Any]) -> str:
+def status_text(ctx: dict[str, Any], recorded: bool = False) -> str:
     project = ctx.get("project")
     if project is None:
         return ("You have no active project. What problem do you want to solve? "
@@ -206,7 +206,56 @@ def status_text(ctx: dict[str, Any]) -> str:
             f"{guide.name} (difficulty {project['difficulty']}).")
     if project["step"] == "done":
         return head
-    return "\n\n".join([head, gate_text(project), next_question(project)])
+    facts = [recorded_text(project)] if recorded else []
+    return "\n\n".join([head, *facts, gate_text(project), next_question(project)])
+
+
+STEP_FIELDS: dict[str, tuple[str, ...]] = {
+    "problem": ("title", "problem", "audience", "personal_context", "success_criteria",
+                "capabilities"),
+    "build": ("repo", "mvp_scope", "usage_note"),
+    "repeat": ("title", "capabilities"),
+}
+STEP_EVIDENCE: dict[str, tuple[str, ...]] = {
+    "deploy": ("deployment",), "harden": ("evals", "ci_gate", "observability", "cost_tracking"),
+}
+
+
+def recorded_text(project: dict[str, Any]) -> str:
+    """What is stored so far for the current step, so a learner can see every value."""
+    step = project["step"]
+    lines = [f"- the {FIELD_NAMES.get(f, f.replace('_', ' '))}: {shown(project.get(f))}"
+             for f in STEP_FIELDS.get(step, ()) if project.get(f)]
+    evidence = project.get("evidence") or {}
+    for kind in STEP_EVIDENCE.get(step, ()):
+        if kind in evidence:
+            d = evidence[kind]
+            line = _deployment_line(d) if kind == "deployment" else _evidence_line(kind, d)
+            lines.append(f"- {line}")
+    if step == "postmortem":
+        kinds = [lesson["kind"] for lesson in project.get("lessons") or []]
+        lines += [f"- {KIND_NAMES[k]}: {kinds.count(k)} noted"
+                  for k in KIND_NAMES if k in kinds]
+        lines += [f"- post-mortem version {v['version']} ({v['source']}, {v['words']} words)"
+                  for v in project.get("postmortems") or []]
+    body = "\n".join(lines) if lines else "- nothing yet"
+    return f"Recorded so far for this step (say `undo` to take back the last change):\n{body}"
+
+
+def recap_text(project: dict[str, Any] | None) -> str:
+    """Two lines for a learner coming back to a thread: where the project stands, what's next."""
+    if project is None:
+        return ("No project on this thread yet.\nTell me about a problem you'd like to solve, "
+                "or type `help`.")
+    guide = GUIDES[project["step"]]
+    head = (f"Welcome back. Project #{project['id']} “{project['title']}” is at step "
+            f"{guide.number}/6: {guide.name.lower()}.")
+    missing = project["gate"]["missing"]
+    if project["step"] == "done":
+        return head + "\nIt's done; start your next one, or type `portfolio`."
+    needs = "; ".join(m["message"] for m in missing[:3]) if missing else \
+        "nothing: say `next` to check the gate"
+    return f"{head}\nStill needed: {needs}."
 
 
 WELCOME = ("I'm your portfolio coach. AI engineers get hired on three to five deployed "

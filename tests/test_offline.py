@@ -559,3 +559,12 @@ def test_a_question_at_a_later_step_is_answered_for_that_step(me: Session) -> No
     assert result.tool_calls == []
     assert "At step 2 (build the smallest useful tool)" in result.reply
     assert "Repo: ~/code/my-tool" in me.say("help").reply  # step 2's labels, not step 1's
+
+
+def test_status_lists_what_is_recorded_for_the_current_step(me: Session) -> None:
+    started(me)
+    me.say("it's a problem for ward nurses")
+    status = me.say("status").reply
+    assert "Recorded so far for this step" in status
+    assert "the title: “Handover Helper”" in status
+    assert "the audience: “ward nurses”" in status
