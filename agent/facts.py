@@ -33,6 +33,7 @@ AUDIENCE = (
                r"(?:problem|issue|pain(?:\s+point)?|headache|nightmare)\s+for\s+(?P<v>.+?)" + _END,
                re.IGNORECASE),
     re.compile(r"\b(?:the\s+)?(?:audience|users?|target\s+(?:users?|audience)|customers?|"
+               r"people\s+(?:affected|concerned|i\s+have\s+in\s+mind)|"
                r"people\s+who\s+have\s+(?:it|this|this\s+problem))\s+(?:is|are|would\s+be|"
                r"will\s+be)\s+(?P<v>.+?)" + _END, re.IGNORECASE),
     re.compile(r"\b(?:it'?s|it\s+is|the\s+tool\s+is|the\s+app\s+is|this\s+is|it'?s\s+mainly|"
@@ -66,7 +67,8 @@ SUCCESS_WEAK = re.compile(r"\b(?:i\s+want\s+it\s+to|it\s+should|it\s+must|it\s+h
                           r"(?P<v>.*\d.*?)(?=\s*[;!?](?:\s|$)|\.(?:\s|$)|\s*$)", re.IGNORECASE)
 MVP = re.compile(
     r"(?:it\s+(?:does|will\s+do|'ll\s+do|can\s+do)|the\s+mvp\s+(?:is|does|will\s+do|has|"
-    r"will|would)|(?:the\s+)?(?:core|main|key|first)?\s*features?\s+(?:are|is|will\s+be)|"
+    r"will|would)|\bmvp\s*[=:-]|(?:the\s+)?(?:core|main|key|first)?\s*features?\s+(?:are|is|"
+    r"will\s+be)|"
     r"the\s+(?:first|smallest)\s+version\s+(?:does|will|would)|(?:for\s+)?the\s+mvp,?\s+(?:it\s+)?)"
     r"\s*(?:(?:just\s+|only\s+)?(?:\d+|a\s+few|a\s+couple\s+of)\s+things?\s*[:,-]?\s*|:\s*)?"
     r"(?P<v>.+)", re.IGNORECASE)

@@ -79,14 +79,16 @@ def read_evals(text: str) -> dict[str, Any] | None:
                       r")?(?:\s+(?:of\s+them\s+)?(?:pass|passed|are\s+passing|passing|"
                       r"succeed|succeeded|green|correct|right|ok))?", t, re.IGNORECASE)
     cases = re.search(r"(\d+)\s+" + _CASES, t, re.IGNORECASE) or \
-        re.search(r"(?:eval\s+set|test\s+set|dataset|suite)\s+(?:of|has|with)\s+(\d+)", t,
-                  re.IGNORECASE)
+        re.search(r"(?:eval(?:uation)?\s+|test\s+)?(?:set|dataset|suite)\s*(?:of|has|with|:|=)\s*"
+                  r"(\d+)", t, re.IGNORECASE) or \
+        re.search(r"(\d+)\s+(?:test|eval|labell?ed|golden)\s+\w+", t, re.IGNORECASE)
     percent = re.search(r"(\d+(?:\.\d+)?)\s*(?:%|percent|per\s+cent)", t, re.IGNORECASE)
     fraction = re.search(r"(?:pass(?:\s*rate)?|rate|score|accuracy)\s*(?:of|is|=|:|at|was)?\s*"
                          r"(0?\.\d+|1\.0)\b|\b(0\.\d+)\s*(?:pass|passing|pass\s+rate)", t,
                          re.IGNORECASE)
     passed = re.search(r"(\d+)\s+(?:of\s+them\s+|of\s+those\s+)?(?:pass|passed|are\s+passing|"
-                       r"succeed|are\s+green)\b", t, re.IGNORECASE)
+                       r"succeed|are\s+green|come\s+out\s+right|are\s+(?:right|correct)|"
+                       r"get\s+it\s+right)\b", t, re.IGNORECASE)
     every = re.search(r"\ball\s+(?:of\s+them\s+|\d+\s+)?(?:pass|passed|passing|green)\b", t,
                       re.IGNORECASE)
     if ratio and (not cases or int(ratio.group(2)) >= int(ratio.group(1))):

@@ -24,6 +24,8 @@ from agent.answers import (
     split_list,
 )
 from agent.changes import last_change, learner_turns
+from agent.facts import LOCAL_PATH
+from agent.figures import URL_RE
 from agent.reader import understand
 from agent.replies import (
     answer_question,
@@ -146,12 +148,17 @@ class OfflineCoach:
     def labelled(self, reading: Reading, ctx: dict[str, Any]) -> list[Call] | str:
         """`Title: … Problem: …`: the labelled path, exactly as it has always read."""
         project = ctx.get("project")
+        extra = split_repo(reading, project["step"] if project else None)
         try:
             if project is None:
                 return self.first_project(reading)
-            return self.answers(reading, project)
+            planned = self.answers(reading, project)
         except AnswerError as exc:
             return str(exc)
+        if extra and isinstance(planned, list):
+            allowed = step_tools(project["step"])
+            planned += [c for c in understood_calls(extra, project) if c[0] in allowed]
+        return planned
 
     def first_plain_project(self, facts: dict[str, Any], history: list[Message]
                             ) -> list[Call] | str:
@@ -269,6 +276,20 @@ def evidence_calls(a: dict[str, str], pid: int) -> list[Call]:
     if "postmortem" in a:
         calls.append(("submit_postmortem", {"project_id": pid, "text": a["postmortem"]}))
     return calls
+
+
+def split_repo(reading: Reading, step: str | None) -> dict[str, Any]:
+    """`Repo: ~/code/x and the features are a, b`: the path is one word; the rest of the
+    sentence is read for its own facts instead of being swallowed into the path."""
+    repo = reading.answers.get("repo", "")
+    token, _, rest = repo.strip().partition(" ")
+    if not rest.strip() or not (LOCAL_PATH.fullmatch(token.rstrip(".,;")) or URL_RE.fullmatch(
+            token.rstrip(".,;"))):
+        return {}
+    facts = {k: v for k, v in understand(rest, step, None).facts.items() if k != "repo"}
+    if facts:  # otherwise it may be a folder whose name has spaces: keep it whole
+        reading.answers["repo"] = token.rstrip(".,;")
+    return facts
 
 
 def current_turn(messages: list[Message]) -> list[Message]:

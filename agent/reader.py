@@ -111,6 +111,7 @@ HEDGE = re.compile(r"^(?:um+|uh+|well|so|i\s+(?:think|guess)|probably|mostly|mai
 FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|me|my|myself|we|our|us)\b", re.IGNORECASE)
 MEASURABLE = re.compile(r"\d\s*%|\b\d+\s+(?:of|out\s+of|in)\s+\d+\b|\b(?:under|within|below|"
                         r"at\s+least|less\s+than|fewer\s+than|more\s+than)\s+\d", re.IGNORECASE)
+TITLE_ASKED = re.compile(r"\b(?:call|name|called|title)\b", re.IGNORECASE)
 MAX_TITLE_WORDS = 10
 MIN_POSTMORTEM_WORDS = 100
 FREE_TEXT = ("problem", "audience", "personal_context", "success_criteria", "usage_note")
@@ -210,10 +211,12 @@ def understand(text: str, step: str | None, asked: str | None,
         payload = stripped[change.end():].strip()
         for _ in range(3):
             payload = IDEA_PREFIX.sub("", CHANGE_OF_MIND.sub("", payload, count=1).strip())
-        if len(payload.split()) < 4:
+        facts = extract(payload, step, "problem").values
+        if len(payload.split()) < 4 or (len(payload.split()) < 12 and not facts):
+            # A new idea in a few words is a direction, not yet a problem statement.
             return Understanding("change_of_mind", text=stripped,
-                                 clarify="No problem. What's the new idea? Tell me what goes "
-                                         "wrong today, and for whom.")
+                                 clarify="No problem. Tell me about the new idea: what goes "
+                                         "wrong today, and for whom?")
         return _answer(Understanding("change_of_mind", text=stripped), payload, step,
                        "problem" if step in (None, "problem") else asked)
     correction = CORRECTION.match(stripped)
@@ -260,6 +263,10 @@ def _correction(u: Understanding, payload: str, step: str | None, asked: str | N
 def _plain(text: str, step: str | None, asked: str | None) -> Understanding:
     rest = _strip_small_talk(text)
     if not rest.strip(" ,.;:!?-"):
+        return Understanding("smalltalk", text=text)
+    if GREETING.match(text) and step is None and len(rest.split()) < 5 and \
+            not TITLE_ASKED.search(rest):
+        # "good evening! long shift today": the words after a greeting are chat, not a title.
         return Understanding("smalltalk", text=text)
     sentences = [s for s in re.split(r"(?<=[.!?])\s+", rest) if s.strip()]
     asks = [s for s in sentences if s.rstrip().endswith("?") or QUESTION_START.match(s)]

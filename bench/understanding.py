@@ -49,7 +49,8 @@ from agent.answers import (  # noqa: E402
 from agent.reader import understand  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "understanding.yaml"
-DEFAULT_BASELINE_REF = "63584dc"  # main just before issue 11's reader
+DEFAULT_BASELINE_REF = "63584dc"
+ROUNDS = {"round 1, tuned": 1, "round 2, tuned": 2, "round 3, held out": 3}  # main just before issue 11's reader
 EVIDENCE_KEYS = {"evals": ("cases", "pass_rate", "grader"), "ci_gate": ("provider", "config_path"),
                  "observability": ("tool", "link"), "cost_tracking": ("cost_usd", "per")}
 PARSERS: dict[str, Callable[[str], dict[str, Any]]] = {
@@ -227,9 +228,10 @@ def report(items: list[dict[str, Any]], personas: int,
             f"| {name} | " + row("new reader (`agent.reader`)", new)[2:],
             f"| {name} | " + row(f"old parser ({ref})", old)[2:])],
         "",
-        f"“tuned”: the {sum(not i.get('held_out') for i in items)} utterances the reader's "
-        f"patterns were fixed against; “held out”: {sum(bool(i.get('held_out')) for i in items)}"
-        " written afterwards and never tuned on, the fairer estimate for new learners.",
+        "Rounds: 1, the first labels, which the reader's patterns were then fixed against; 2, "
+        "written after that and scored once untuned (97.8% acts, 86.7% fields, 4.4% false "
+        "stores), then fixed against too; 3, written after that and never tuned on: the "
+        "fairest estimate of how the reader does on learners it has not seen.",
         "",
         f"The offline coach's whole planning step for one message (reading it, and rebuilding "
         f"the undo stack from a 12-turn window): median {plan_ms:.2f} ms.",
@@ -253,12 +255,11 @@ def main() -> None:
     data = yaml.safe_load(DATA.read_text(encoding="utf-8"))
     items = data["items"]
     misses: list[str] = []
-    tuned = [i for i in items if not i.get("held_out")]
-    held = [i for i in items if i.get("held_out")]
     old_read = old_reader(args.baseline_ref)
-    results = {"all": (score(new_reader, items, misses), score(old_read, items)),
-               "tuned": (score(new_reader, tuned), score(old_read, tuned)),
-               "held out": (score(new_reader, held), score(old_read, held))}
+    results = {"all": (score(new_reader, items, misses), score(old_read, items))}
+    for name, pick in ROUNDS.items():
+        group = [i for i in items if i.get("round", 1) == pick]
+        results[f"{name} ({len(group)})"] = (score(new_reader, group), score(old_read, group))
     text = report(items, len(data["personas"]), results, args.baseline_ref, plan_timing())
     print(text)
     if args.show_misses:

@@ -568,3 +568,13 @@ def test_status_lists_what_is_recorded_for_the_current_step(me: Session) -> None
     assert "Recorded so far for this step" in status
     assert "the title: “Handover Helper”" in status
     assert "the audience: “ward nurses”" in status
+
+
+def test_a_labelled_repo_does_not_swallow_the_rest_of_the_sentence(me: Session, repo: Path
+                                                                    ) -> None:
+    project = started(me, step="build")
+    result = me.say(f"Repo: {repo} and the features are summarise notes, flag vitals")
+    assert names(result)[:3] == ["update_project", "audit_repository", "update_project"]
+    after = me.project(project.id)
+    assert after.repo == str(repo)
+    assert after.mvp_scope == ["summarise notes", "flag vitals"]
