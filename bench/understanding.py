@@ -49,8 +49,8 @@ from agent.answers import (  # noqa: E402
 from agent.reader import understand  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "understanding.yaml"
-DEFAULT_BASELINE_REF = "63584dc"
-ROUNDS = {"round 1, tuned": 1, "round 2, tuned": 2, "round 3, held out": 3}  # main just before issue 11's reader
+DEFAULT_BASELINE_REF = "63584dc"  # main just before issue 11's reader
+ROUNDS = {"round 1, tuned": 1, "round 2, tuned": 2, "round 3, held out": 3}
 EVIDENCE_KEYS = {"evals": ("cases", "pass_rate", "grader"), "ci_gate": ("provider", "config_path"),
                  "observability": ("tool", "link"), "cost_tracking": ("cost_usd", "per")}
 PARSERS: dict[str, Callable[[str], dict[str, Any]]] = {
