@@ -15,7 +15,8 @@ from typing import Any
 
 from agent.figures import CI_PATH, URL_RE, read_ci, read_cost, read_evals, read_tracing, urls
 
-_END = r"(?=\s*(?:[.;!?](?:\s|$)|,|\s[-–—]\s|\s+(?:and|but|so|because)\s+(?:i|it|i'm|i've|" \
+_END = r"(?=\s*(?:[.;!?](?:\s|$)|,(?!\s*(?:like|such\s+as|e\.g\.|mostly|especially|usually|" \
+       r"mainly|typically)\b)|\s[-–—]\s|\s+(?:and|but|so|because)\s+(?:i|it|i'm|i've|" \
        r"my|we|the|success)\b)|\s*$)"
 CLAUSE_SPLIT = re.compile(
     r"(?<=[.!?;])\s+(?=\S)|\n+|(?<!\d),\s+(?=(?:and\s+|but\s+|so\s+)?(?:i|i'm|i've|i'd|it|"
@@ -34,8 +35,10 @@ AUDIENCE = (
                re.IGNORECASE),
     re.compile(r"\b(?:the\s+)?(?:audience|users?|target\s+(?:users?|audience)|customers?|"
                r"people\s+(?:affected|concerned|i\s+have\s+in\s+mind)|"
+               r"(?=\w+\s+(?:should|could)\s+be)|"
                r"people\s+who\s+have\s+(?:it|this|this\s+problem))\s+(?:is|are|would\s+be|"
-               r"will\s+be)\s+(?P<v>.+?)" + _END, re.IGNORECASE),
+               r"will\s+be|should\s+be|could\s+be|is\s+going\s+to\s+be)\s+(?P<v>.+?)" + _END,
+               re.IGNORECASE),
     re.compile(r"\b(?:it'?s|it\s+is|the\s+tool\s+is|the\s+app\s+is|this\s+is|it'?s\s+mainly|"
                r"(?:my\s+|the\s+)?idea\s+is|"
                r"(?:a\s+)?(?:tool|app|bot|assistant)|(?:meant|built|made|aimed|designed))\s+"
@@ -48,7 +51,8 @@ _EXPERIENCE = re.compile(
     r"\b(?:i|i've|i'm)\s+(?:was|am|'m|have\s+been|'ve\s+been|been|worked|work|spent|used\s+to|"
     r"taught|teach|ran|run|managed|manage|did|do|coached|coach|volunteer(?:ed)?|nursed|"
     r"studied|live|lived|grew\s+up|deal\s+with|dealt\s+with|see|saw|watched|had\s+to|"
-    r"have\s+to|write|wrote)\b|\bmy\s+(?:wife|husband|partner|mum|mom|mother|dad|father|"
+    r"have\s+to|write|wrote|prepared|handled|built|carried|led|supported)\b|"
+    r"\bi'?ve\s+\w+ed\b|\bi\s+have\s+\w+ed\b|\bmy\s+(?:wife|husband|partner|mum|mom|mother|dad|father|"
     r"sister|brother|friend|son|daughter|kids?|boss|team|colleagues?)\b", re.IGNORECASE)
 _EXPERIENCE_MARK = re.compile(
     r"\b(?:years?|months?|weeks?|every|each|as\s+an?|since|shifts?|my\s+(?:job|ward|team|"
@@ -69,7 +73,7 @@ MVP = re.compile(
     r"(?:it\s+(?:does|will\s+do|'ll\s+do|can\s+do)|the\s+mvp\s+(?:is|does|will\s+do|has|"
     r"will|would)|\bmvp\s*[=:-]|(?:the\s+)?(?:core|main|key|first)?\s*features?\s+(?:are|is|"
     r"will\s+be)|"
-    r"the\s+(?:first|smallest)\s+version\s+(?:does|will|would)|(?:for\s+)?the\s+mvp,?\s+(?:it\s+)?)"
+    r"the\s+(?:first|smallest)\s+version\s+(?:does|(?:will|would)(?:\s+do)?)|(?:for\s+)?the\s+mvp,?\s+(?:it\s+)?)"
     r"\s*(?:(?:just\s+|only\s+)?(?:\d+|a\s+few|a\s+couple\s+of)\s+things?\s*[:,-]?\s*|:\s*)?"
     r"(?P<v>.+)", re.IGNORECASE)
 _NUMBER_THINGS = re.compile(r"\b(?:one|two|three|four|\d)\s+things?\s*[:,-]?\s*", re.IGNORECASE)

@@ -81,13 +81,15 @@ def read_evals(text: str) -> dict[str, Any] | None:
     cases = re.search(r"(\d+)\s+" + _CASES, t, re.IGNORECASE) or \
         re.search(r"(?:eval(?:uation)?\s+|test\s+)?(?:set|dataset|suite)\s*(?:of|has|with|:|=)\s*"
                   r"(\d+)", t, re.IGNORECASE) or \
-        re.search(r"(\d+)\s+(?:test|eval|labell?ed|golden)\s+\w+", t, re.IGNORECASE)
+        re.search(r"(\d+)\s+(?:test|eval|labell?ed|golden)\s+\w+", t, re.IGNORECASE) or \
+        re.search(r"\b(?:evaluate[sd]?|eval|test(?:ed)?|run)\s+(?:it\s+|them\s+)?(?:on|against)\s+"
+                  r"(\d+)\b", t, re.IGNORECASE)
     percent = re.search(r"(\d+(?:\.\d+)?)\s*(?:%|percent|per\s+cent)", t, re.IGNORECASE)
     fraction = re.search(r"(?:pass(?:\s*rate)?|rate|score|accuracy)\s*(?:of|is|=|:|at|was)?\s*"
                          r"(0?\.\d+|1\.0)\b|\b(0\.\d+)\s*(?:pass|passing|pass\s+rate)", t,
                          re.IGNORECASE)
     passed = re.search(r"(\d+)\s+(?:of\s+them\s+|of\s+those\s+)?(?:pass|passed|are\s+passing|"
-                       r"succeed|are\s+green|come\s+out\s+right|are\s+(?:right|correct)|"
+                       r"succeed|are\s+green|come\s+out\s+(?:right|correct|ok|fine)|are\s+(?:right|correct)|"
                        r"get\s+it\s+right)\b", t, re.IGNORECASE)
     every = re.search(r"\ball\s+(?:of\s+them\s+|\d+\s+)?(?:pass|passed|passing|green)\b", t,
                       re.IGNORECASE)
@@ -236,3 +238,20 @@ def read_tracing(text: str) -> dict[str, Any] | None:
     if tool is None:
         return None
     return {"tool": tool, "link": links[0] if links else None}
+
+
+def sentence_evidence(kind: str, value: str) -> dict[str, Any] | None:
+    """A labelled evidence value read as a sentence; None if it still says too little."""
+    if kind == "evals":
+        found = read_evals(value)
+        lead = re.match(r"\s*(\d[\d,]*)\s+[a-z]", digits(value), re.IGNORECASE)
+        if found is not None and "cases" not in found and lead:
+            # After `Evals:`, a leading count is the eval-set size: "100 replayed incidents".
+            found["cases"] = int(lead.group(1).replace(",", ""))
+            passed = re.search(r"(\d+)\s+(?:pass|passed|are\s+passing|are\s+green)\b",
+                               digits(value), re.IGNORECASE)
+            if passed and "pass_rate" not in found:
+                found["pass_rate"] = round(int(passed.group(1)) / max(1, found["cases"]), 4)
+        return found if found and "cases" in found else None
+    readers = {"ci_gate": read_ci, "observability": read_tracing, "cost_tracking": read_cost}
+    return readers[kind](value) if kind in readers else None

@@ -25,7 +25,7 @@ from agent.answers import (
 )
 from agent.changes import last_change, learner_turns
 from agent.facts import LOCAL_PATH
-from agent.figures import URL_RE
+from agent.figures import URL_RE, sentence_evidence
 from agent.reader import understand
 from agent.replies import (
     answer_question,
@@ -265,7 +265,8 @@ def evidence_calls(a: dict[str, str], pid: int) -> list[Call]:
     for kind, parse in EVIDENCE_PARSERS.items():
         if kind in a:
             calls.append(("record_evidence",
-                          {"project_id": pid, "kind": kind, "details": parse(a[kind])}))
+                          {"project_id": pid, "kind": kind, "details": labelled(kind, a[kind],
+                                                                                parse)}))
     for kind in LESSON_KINDS:
         for lesson in filter(None, a.get(kind, "").split("\n")):
             calls.append(("record_lesson", {"project_id": pid, "kind": kind,
@@ -276,6 +277,19 @@ def evidence_calls(a: dict[str, str], pid: int) -> list[Call]:
     if "postmortem" in a:
         calls.append(("submit_postmortem", {"project_id": pid, "text": a["postmortem"]}))
     return calls
+
+
+def labelled(kind: str, value: str, parse: Any) -> dict[str, Any]:
+    """A labelled value as it has always been read; one the strict form cannot read gets a
+    second reading as a sentence ("Evals: 100 replayed incidents, 93 pass, llm judge")."""
+    try:
+        details: dict[str, Any] = parse(value)
+        return details
+    except AnswerError:
+        found = sentence_evidence(kind, value)
+        if found is None:
+            raise
+        return found
 
 
 def split_repo(reading: Reading, step: str | None) -> dict[str, Any]:

@@ -66,7 +66,7 @@ PROTEST = re.compile(
     r"not\s+right|incorrect|misunderst|misread|don'?t\s+save|^no+\W*$|^nope\W*$|not\s+my\s+project",
     re.IGNORECASE)
 GREETING = re.compile(
-    r"^(?:(?:hi|hello|hey|hiya|howdy|yo|good\s+(?:morning|afternoon|evening)|greetings|"
+    r"^(?:(?:hi|hello|hey|hiya|howdy|yo|(?:good\s+)?(?:morning|afternoon|evening)|greetings|"
     r"hola|ola|bonjour|ciao|hallo|salut|namaste|grazie|merci|gracias|obrigad[oa]|danke|"
     r"um+|uh+|er+m*|"
     r"thanks?(?:\s+you)?(?:\s+so\s+much)?|thx|ty|cheers|ok(?:ay)?|cool|great|awesome|k|kk|"
@@ -105,7 +105,8 @@ PROJECT_WORDS = re.compile(
     r"trac|cost|capabilit|portfolio|ci\b|url|build|tool|coach|feature|lesson)", re.IGNORECASE)
 ALREADY_SAID = re.compile(r"^(?:i\s+(?:already|just)\s+(?:said|told\s+you)|as\s+i\s+said|"
                           r"like\s+i\s+said|i\s+said)\s*[,:;.!–—-]*\s*", re.IGNORECASE)
-HEDGE = re.compile(r"^(?:um+|uh+|well|so|i\s+(?:think|guess)|probably|mostly|mainly|maybe|"
+HEDGE = re.compile(r"^(?:um+|uh+|well|so|i\s+(?:think|guess)|i'?d\s+say|i\s+would\s+say|probably|"
+                   r"mostly|mainly|maybe|"
                    r"basically|honestly|it'?s|they'?re|that'?d\s+be|the\s+answer\s+is)[,\s]+",
                    re.IGNORECASE)
 FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|me|my|myself|we|our|us)\b", re.IGNORECASE)
@@ -283,6 +284,9 @@ def _plain(text: str, step: str | None, asked: str | None) -> Understanding:
     u = _answer(Understanding("answer", text=text), statement, step, asked)
     if asks and not u.facts:
         return Understanding("question", text=text)
+    if GREETING.match(text) and not u.facts:
+        # "morning! just finished a night shift": a greeting with chat, nothing to store.
+        return Understanding("smalltalk", text=text)
     return u
 
 

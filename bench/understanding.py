@@ -46,11 +46,12 @@ from agent.answers import (  # noqa: E402
     read_message,
     split_list,
 )
+from agent.offline import labelled  # noqa: E402
 from agent.reader import understand  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "understanding.yaml"
 DEFAULT_BASELINE_REF = "63584dc"  # main just before issue 11's reader
-ROUNDS = {"round 1, tuned": 1, "round 2, tuned": 2, "round 3, held out": 3}
+ROUNDS = {"round 1, tuned": 1, "round 2, tuned": 2, "round 3, tuned": 3, "round 4, held out": 4}
 EVIDENCE_KEYS = {"evals": ("cases", "pass_rate", "grader"), "ci_gate": ("provider", "config_path"),
                  "observability": ("tool", "link"), "cost_tracking": ("cost_usd", "per")}
 PARSERS: dict[str, Callable[[str], dict[str, Any]]] = {
@@ -74,13 +75,15 @@ def canonical(facts: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def from_answers(answers: dict[str, str]) -> dict[str, Any]:
-    """What the offline coach stores for a labelled (or old-style plain) answers dict."""
+def from_answers(answers: dict[str, str], rescue: bool = False) -> dict[str, Any]:
+    """What the offline coach stores for a labelled (or old-style plain) answers dict;
+    `rescue`: the new coach's second reading of a value the strict form cannot read."""
     facts: dict[str, Any] = {}
     for key, value in answers.items():
         if key in PARSERS:
             try:
-                facts[key] = PARSERS[key](value)
+                facts[key] = labelled(key, value, PARSERS[key]) if rescue else \
+                    PARSERS[key](value)
             except AnswerError:
                 return {}  # one unreadable answer stores nothing from the message
         elif key in ("mvp_scope", "capabilities"):
@@ -97,7 +100,7 @@ def from_answers(answers: dict[str, str]) -> dict[str, Any]:
 def new_reader(item: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     u = understand(item["text"], _step(item), item.get("asked"), item.get("last"))
     if u.labelled:
-        return u.act, from_answers(read_message(item["text"]).answers)
+        return u.act, from_answers(read_message(item["text"]).answers, rescue=True)
     return u.act, u.facts
 
 
@@ -228,9 +231,10 @@ def report(items: list[dict[str, Any]], personas: int,
             f"| {name} | " + row("new reader (`agent.reader`)", new)[2:],
             f"| {name} | " + row(f"old parser ({ref})", old)[2:])],
         "",
-        "Rounds: 1, the first labels, which the reader's patterns were then fixed against; 2, "
-        "written after that and scored once untuned (97.8% acts, 86.7% fields, 4.4% false "
-        "stores), then fixed against too; 3, written after that and never tuned on: the "
+        "Rounds: 1, the first labels, which the reader's patterns were then fixed against; "
+        "2 and 3, each written after the previous round's fixes and scored once untuned "
+        "(round 2: 97.8% acts, 86.7% fields, 4.4% false stores; round 3: 97.8%, 80.0%, "
+        "0.0%), then fixed against too; 4, written after that and never tuned on: the "
         "fairest estimate of how the reader does on learners it has not seen.",
         "",
         f"The offline coach's whole planning step for one message (reading it, and rebuilding "
