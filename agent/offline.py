@@ -165,7 +165,7 @@ class OfflineCoach:
         # Facts told before there was a project ("I was a nurse for 8 years") are kept
         # for the project's creation, not dropped.
         earlier: dict[str, Any] = {}
-        for m in history[:-1]:
+        for m in since_last_tool_call(history[:-1]):
             if is_learner_text(m):
                 earlier.update(understand(text_of(m), None, None).facts)
         merged = {**earlier, **facts}
@@ -290,6 +290,16 @@ def labelled(kind: str, value: str, parse: Any) -> dict[str, Any]:
         if found is None:
             raise
         return found
+
+
+def since_last_tool_call(messages: list[Message]) -> list[Message]:
+    """The messages after the coach last called a tool: the ones no project has stored yet."""
+    for i in range(len(messages) - 1, -1, -1):
+        m = messages[i]
+        if m["role"] == "assistant" and isinstance(m["content"], list) and any(
+                b.get("type") == "tool_use" for b in m["content"]):
+            return messages[i + 1:]
+    return messages
 
 
 def split_repo(reading: Reading, step: str | None) -> dict[str, Any]:
