@@ -578,3 +578,13 @@ def test_a_labelled_repo_does_not_swallow_the_rest_of_the_sentence(me: Session, 
     after = me.project(project.id)
     assert after.repo == str(repo)
     assert after.mvp_scope == ["summarise notes", "flag vitals"]
+
+
+def test_a_labelled_value_the_strict_form_cannot_read_gets_a_sentence_reading(
+        me: Session) -> None:
+    started(me, step="harden")
+    me.say("Evals: 100 replayed incidents, 93 pass, graded by exact match")
+    [evals] = [e.details for e in me.rows(Evidence) if e.kind == "evals"]
+    assert evals == {"cases": 100, "pass_rate": 0.93, "grader": "exact match"}
+    refused = me.say("Evals: lots")  # still nothing to read: the form is shown, nothing stored
+    assert refused.tool_calls == [] and "`Evals: 24 cases" in refused.reply
