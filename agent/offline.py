@@ -26,9 +26,9 @@ from agent.answers import (
 from agent.changes import last_change, learner_turns
 from agent.facts import LOCAL_PATH
 from agent.figures import URL_RE, sentence_evidence
+from agent.questions import answer_question
 from agent.reader import understand
 from agent.replies import (
-    answer_question,
     compose_reply,
     help_text,
     later_step_text,

@@ -328,41 +328,6 @@ def undone_text(args: dict[str, Any]) -> str:
     return "Undone: " + "; ".join(parts) + "."
 
 
-def answer_question(question: str, ctx: dict[str, Any]) -> str:
-    """A learner's question, answered for the step they are at.
-
-    The one seam for question answering: the coaching playbook (issue #12) replaces the
-    step guide below with retrieved guidance through this function alone."""
-    project = ctx.get("project")
-    if project is None:
-        return (f"{QUESTION_INTRO}\n\n"
-                + "\n\n".join([WELCOME, status_text(ctx)]))
-    guide = GUIDES[project["step"]]
-    if project["step"] == "done":
-        return "Good question. " + status_text(ctx)
-    example = EXAMPLES.get(project["step"], "")
-    return (f"{QUESTION_INTRO} At step {guide.number} ({guide.name.lower()}): {guide.why}"
-            + (f"\n\nFor example, for “{project['title']}”: {example}" if example else "")
-            + "\n\n" + gate_text(project) + "\n\n" + next_question(project))
-
-
-QUESTION_INTRO = ("Good question. I'm the offline coach, so I answer from the step guide: here "
-                  "is where you stand and what helps next.")
-EXAMPLES = {
-    "problem": "“Night nurses hand over 20 patients in 10 minutes from handwritten notes, and "
-               "abnormal vitals get missed” is a problem; “ward nurses” is an audience; “I did "
-               "night shifts for 6 years” is personal context; “flags 95% of abnormal vitals "
-               "on 50 real notes” is a success criterion.",
-    "build": "“the code is in ~/code/my-tool”, “it does three things: a, b and c”, and “I ran "
-             "it on 5 real notes and it caught 4 of 5” is a usage note.",
-    "deploy": "“it runs at https://my-tool.fly.dev” — I fetch it myself.",
-    "harden": "“24 cases, 22 pass, graded by exact match”, “GitHub Actions runs "
-              ".github/workflows/evals.yml”, “Langfuse, here's a trace https://…”, “about "
-              "half a cent per request”.",
-    "postmortem": "“what worked was the tiny scope”, “what didn't work was my first prompt”, "
-                  "“I chose regex over an LLM because …”, then `draft post-mortem`.",
-    "repeat": "“next: call it Ward Agent, it searches the notes and calls the lab API”.",
-}
 
 
 def smalltalk_text(ctx: dict[str, Any], greeted: bool) -> str:
