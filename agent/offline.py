@@ -136,7 +136,10 @@ class OfflineCoach:
         if u.act == "question":
             return answer_question(text, ctx)
         if u.act == "offtopic":
-            return offtopic_text(ctx)
+            # An off-topic question gets the playbook's honest "not covered" and its closest
+            # entries; an off-topic remark, a nudge back to the project.
+            return answer_question(text, ctx) if text.rstrip().endswith("?") else \
+                offtopic_text(ctx)
         if u.act == "smalltalk":
             return smalltalk_text(ctx, greeted=greeted)
         if not u.facts:

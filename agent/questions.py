@@ -1,8 +1,7 @@
 """Answering a learner's question for the step they are at.
 
 `answer_question` is the one seam for question answering in the offline coach: the coaching
-playbook (issue #12) replaces the step guide below with retrieved guidance through this
-function alone.
+playbook (issue #12) answers first; the step guide is the fallback.
 """
 
 from __future__ import annotations
@@ -11,26 +10,44 @@ from typing import Any
 
 from agent.replies import WELCOME, gate_text, next_question, status_text
 from agent.steps import GUIDES
+from playbook import answer_question as playbook_answer
 
 
 def answer_question(question: str, ctx: dict[str, Any]) -> str:
-    """A learner's question, answered for the step they are at, with one example of the
-    sentence that gives the project what it needs next."""
+    """A learner's question, answered from the coaching playbook for the step they are at,
+    then one example of the sentence that gives the project what it needs next, and the
+    interview's current question. Without a playbook answer, the step guide answers."""
     project = ctx.get("project")
-    if project is None:
-        return (f"{QUESTION_INTRO}\n\n"
-                + "\n\n".join([WELCOME, status_text(ctx)]))
-    guide = GUIDES[project["step"]]
-    if project["step"] == "done":
-        return "Good question. " + status_text(ctx)
+    step = project["step"] if project else None
+    answer = playbook_answer(question, step, (project or {}).get("capabilities") or ())
+    if answer is None:
+        return step_guide_answer(ctx)
+    if project is None or step == "done":
+        return "\n\n".join([answer, status_text(ctx)])
+    # The interview carries on with its current question (the capability nudge can wait).
+    return "\n\n".join(x for x in [answer, next_example(project),
+                                    next_question(project, capabilities=False)] if x)
+
+
+def next_example(project: dict[str, Any]) -> str:
     missing = project["gate"]["missing"]
     # One example, for the thing this project needs next, in the words that store it.
     example = FIELD_EXAMPLES.get(missing[0]["field"], "") if missing else ""
     example = example or EXAMPLES.get(project["step"], "")
-    return (f"{QUESTION_INTRO} At step {guide.number} ({guide.name.lower()}): {guide.why}"
-            + (f"\n\nWhat “{project['title']}” needs next, and a sentence I'd understand: "
-               f"{example}" if example else "")
-            + "\n\n" + gate_text(project) + "\n\n" + next_question(project))
+    return (f"What “{project['title']}” needs next, and a sentence I'd understand: {example}"
+            if example else "")
+
+
+def step_guide_answer(ctx: dict[str, Any]) -> str:
+    project = ctx.get("project")
+    if project is None:
+        return f"{QUESTION_INTRO}\n\n" + "\n\n".join([WELCOME, status_text(ctx)])
+    guide = GUIDES[project["step"]]
+    if project["step"] == "done":
+        return "Good question. " + status_text(ctx)
+    return "\n\n".join(x for x in [
+        f"{QUESTION_INTRO} At step {guide.number} ({guide.name.lower()}): {guide.why}",
+        next_example(project), gate_text(project), next_question(project)] if x)
 
 
 FIELD_EXAMPLES = {

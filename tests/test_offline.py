@@ -225,8 +225,9 @@ def test_a_question_is_not_stored_as_an_answer(me: Session) -> None:
     project = started(me)
     result = me.say("Does the problem have to be about work, or can it be a hobby?")
     assert result.tool_calls == []
-    assert result.reply.startswith("Good question.")
-    assert "Describe the problem in at least 20 words" in result.reply
+    assert result.reply.startswith("From the playbook, “Pick a problem you know from the inside”")
+    assert result.reply.endswith("Describe the problem in at least 20 words: what happens "
+                                 "today, and what goes wrong? (`Problem: …`)")
     after = me.project(project.id)
     assert (after.problem, after.audience) == ("", "")
 
@@ -557,7 +558,10 @@ def test_a_question_at_a_later_step_is_answered_for_that_step(me: Session) -> No
     started(me, step="build")
     result = me.say("what do you mean by a usage note?")
     assert result.tool_calls == []
-    assert "At step 2 (build the smallest useful tool)" in result.reply
+    assert result.reply.startswith("From the playbook")
+    # ... then one example for what this project needs next, at its own step.
+    assert "“Handover Helper” needs next, and a sentence I'd understand: where the code is" \
+        in result.reply
     assert "Repo: ~/code/my-tool" in me.say("help").reply  # step 2's labels, not step 1's
 
 
