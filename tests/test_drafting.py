@@ -269,11 +269,11 @@ def test_offline_draft_on_sparse_evidence_asks_for_everything_and_invents_nothin
     for name in SECTIONS:  # every section has a body
         body = draft.split(f"## {name}\n\n", 1)[1].split("\n## ", 1)[0]
         assert body.strip(), name
-    asked = " | ".join(todos(draft))
-    for missing in ("who it is for", "audience", "personal context", "success criterion",
+    asked = " | ".join(todos(draft)).lower()
+    for missing in ("who is the tool for", "personal context", "success criterion",
                     "core features", "repository", "first ran it", "deployed", "eval set",
-                    "CI gate", "tracing tool", "what it costs", "what worked",
-                    "what didn't work", "tradeoffs", "metrics"):
+                    "ci gate", "tracing tool", "what does it cost", "what worked",
+                    "what didn't work", "tradeoffs", "decisions", "metrics"):
         assert missing in asked, missing
     assert grounding_report(draft, b) == {"checked": 0, "unsupported": [], "grounded": True}
     assert re.search(r"\d", draft) is None  # no figure at all: none was recorded
@@ -285,11 +285,11 @@ def test_offline_draft_on_rich_evidence_uses_it_all(ctx: ToolContext, rich: Rich
     draft = offline_draft(b)
 
     assert section_names(draft) == list(SECTIONS)
-    assert 800 <= word_count(draft) <= 2000, word_count(draft)
+    assert 1200 <= word_count(draft) <= 2000, word_count(draft)
     for texts in LESSONS.values():
         for text in texts:
             assert text in draft, text
-    for fact in (PROBLEM, "junior SREs", "I was the on-call junior for a year",
+    for fact in (PROBLEM.rstrip("."), "junior SREs", "I was the on-call junior for a year",
                  "answers 8 of 10 real on-call questions", "search runbooks and cite the source",
                  str(rich.repo), "answered a real page about a full disk",
                  f"deployed at {rich.url}", "HTTP 200", f"{rich.latency_ms} ms",
@@ -305,11 +305,13 @@ def test_offline_draft_on_rich_evidence_uses_it_all(ctx: ToolContext, rich: Rich
     # every run of digits in the draft is one in the evidence (0.91 gives 91%: 0 and 91)
     assert digit_runs(draft) <= digit_runs(b), digit_runs(draft) - digit_runs(b)
     assert {"24", "91", "004", "200", str(rich.latency_ms), "52000"} <= digit_runs(draft)
-    # what is still missing is asked for, not made up
-    # With rich evidence the only prompts left are for what no record can hold: the hosting
-    # choice, the next project, and what each lesson changed in practice.
-    assert all("hosting" in t or "build next" in t or "changed in practice" in t
-               for t in todos(draft)), todos(draft)
+    # With rich evidence no prompt asks for a recorded fact again: what is left are the
+    # parts of the story no record holds (why, how, what it changed).
+    asked = " | ".join(todos(draft)).lower()
+    for recorded in ("who is the tool for", "core features", "what does it cost",
+                     "which tracing tool", "describe your eval set", "which ci gate"):
+        assert recorded not in asked, recorded
+    assert len(todos(draft)) >= 10
 
 
 def test_offline_draft_fills_gaps_it_would_otherwise_print_as_none(ctx: ToolContext) -> None:
@@ -320,8 +322,9 @@ def test_offline_draft_fills_gaps_it_would_otherwise_print_as_none(ctx: ToolCont
                                   "details": {"link": "https://phoenix.example.com/t/9"}})
     draft = offline_draft(bundle_of(ctx.engine, pid))
     assert "None" not in draft
-    assert "[TODO: the CI provider]" in draft and "[TODO: the tracing tool]" in draft
-    assert "[TODO: your eval set" in draft  # evals still asked for beside the CI gate
+    assert "[TODO: Which CI provider runs the evals?]" in draft
+    assert "[TODO: Which tracing tool do you use?]" in draft
+    assert "[TODO: Describe your eval set" in draft  # evals still asked for beside the CI gate
 
 
 # -- the Claude drafter ----------------------------------------------------------------------
