@@ -467,6 +467,9 @@ def submit_with_invented_url(ctx: ToolContext, pid: int) -> str:
         "kind": "url", "item": INVENTED_URL,
         "sentence": f"I wrote the launch up at {INVENTED_URL} for the team."}]
     assert len(result["failed"]) == 1 and INVENTED_URL in result["failed"][0]
+    # The report quotes the sentence the problem is in, not just the item.
+    assert f"(url) in “I wrote the launch up at {INVENTED_URL} for the team.”" in \
+        result["failed"][0]
     refused = call(ctx, "advance_step", {"project_id": pid}).content
     assert refused["ok"] is False and refused["step"] == "postmortem"
     [missing] = refused["missing"]
@@ -497,6 +500,10 @@ def test_an_invented_url_passes_once_the_learner_confirms_it(ctx: ToolContext, r
          "ok": True},
         {"name": "advance_step", "input": {"project_id": rich.pid}, "ok": True}]
     assert result.step == "repeat"
+    # The reply says what the learner now vouches for, not "Recorded other."
+    assert f"Recorded your confirmation of “{INVENTED_URL}”: you now vouch for it" in \
+        result.reply
+    assert "Recorded other" not in result.reply
     assert bundle_of(ctx.engine, rich.pid)["confirmed"] == [INVENTED_URL]
     # the submission itself is kept as it was
     [submission] = rows(ctx.engine, PostmortemVersion)

@@ -58,7 +58,8 @@ def draft(ctx: typer.Context, project_id: int = typer.Argument(..., metavar="PRO
             raise CoachError(f"cannot write {out}: {exc.strerror}") from exc
     if as_json:
         typer.echo(json.dumps({k: content[k] for k in (
-            "project_id", "version", "words", "target_words", "sections", "grounding")}
+            "project_id", "version", "words", "target_words", "sections", "grounding",
+            "sentences", "todos")}
             | {"path": str(out) if out else None}))
         return
     if out is None:
