@@ -50,7 +50,7 @@ class OfflineCoach:
     provider = "offline"
 
     def complete(self, request: ModelRequest) -> ModelResponse:
-        blocks = self.decide(request.messages, request.context)
+        blocks = self.decide(request.messages, request.records)
         prompt = json.dumps([request.system, request.messages, request.tools], default=str)
         usage = Usage(input_tokens=_estimate(prompt),
                       output_tokens=_estimate(json.dumps(blocks)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Protocol
 
 from seam.pricing import Usage
@@ -23,9 +24,9 @@ class ModelRequest:
     messages: list[Message]
     tools: list[dict[str, Any]]
     max_tokens: int = 2048
-    # The coach's view of the learner (project, step, gate) that the system prompt
-    # renders as text; the offline coach reads it directly.
-    context: dict[str, Any] = field(default_factory=dict)
+    # The coach's records of the learner (project, step, gate): they change with every
+    # call, so Claude gets them after the last cache breakpoint; the offline coach reads them.
+    records: dict[str, Any] = field(default_factory=dict)
     # Who the call is for (user, thread, project, step, purpose): for the ledger.
     metadata: dict[str, Any] = field(default_factory=dict)
     # Called with each piece of reply text as it arrives, when the model streams.
@@ -41,6 +42,11 @@ class ModelResponse:
     id: str = ""
     request_id: str | None = None
     estimated: bool = False
+    # Set by the ledger wrapper: what the call cost (None = not in the price table, i.e.
+    # unknown, never $0) and its ledger row. They travel on the response, so the tracing
+    # wrapper and the turn's totals read them without a side channel.
+    cost_usd: Decimal | None = None
+    ledger_id: int | None = None
 
     def text(self) -> str:
         return "\n\n".join(b["text"] for b in self.content if b.get("type") == "text").strip()
@@ -60,6 +66,31 @@ class Model(Protocol):
     provider: str
 
     def complete(self, request: ModelRequest) -> ModelResponse: ...
+
+
+class WrapperModel:
+    """A model around another one (the ledger, the budget, tracing): it owns `inner`,
+    `name` and `provider`, and forwards the optional abilities some models have."""
+
+    def __init__(self, inner: Model):
+        self.inner = inner
+        self.name = inner.name
+        self.provider = inner.provider
+
+    def complete(self, request: ModelRequest) -> ModelResponse:
+        return self.inner.complete(request)
+
+    @property
+    def server_address(self) -> str | None:
+        """Where the innermost model sends its calls (for `server.address`), if anywhere."""
+        address = getattr(self.inner, "server_address", None)
+        return address if isinstance(address, str) else None
+
+    @property
+    def count_tokens(self) -> Callable[[ModelRequest], int] | None:
+        """The innermost model's exact prompt-token count, when it has one (Claude)."""
+        count = getattr(self.inner, "count_tokens", None)
+        return count if callable(count) else None
 
 
 def is_learner_text(message: Message) -> bool:

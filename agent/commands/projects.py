@@ -9,12 +9,12 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import select
 
+from agent.commands.common import json_option, open_store
 from agent.errors import CoachError
 from agent.settings import Settings
 from agent.steps import GUIDES
 from memory.models import Project
-from memory.store import open_engine, session_scope
-from memory.users import ensure_user
+from memory.store import session_scope
 from tools import ToolContext
 from tools.projects import NoArgs, get_portfolio, project_view
 
@@ -23,15 +23,11 @@ app = typer.Typer(help="Your portfolio projects.", no_args_is_help=True)
 
 @app.command("list")
 def list_projects(ctx: typer.Context,
-                  as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+                  as_json: bool = json_option()) -> None:
     """Every project with its step and difficulty."""
     settings: Settings = ctx.obj
-    engine = open_engine(settings.database_url)
-    try:
-        portfolio = get_portfolio(ToolContext(engine, ensure_user(engine, settings.user)),
-                                  NoArgs())
-    finally:
-        engine.dispose()
+    with open_store(settings) as (engine, user_id):
+        portfolio = get_portfolio(ToolContext(engine, user_id), NoArgs())
     if as_json:
         typer.echo(json.dumps(portfolio, default=str))
         return
@@ -53,20 +49,15 @@ def list_projects(ctx: typer.Context,
 
 @app.command("show")
 def show_project(ctx: typer.Context, project_id: int = typer.Argument(..., metavar="ID"),
-                 as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+                 as_json: bool = json_option()) -> None:
     """One project with its evidence, lessons and what its gate still needs."""
     settings: Settings = ctx.obj
-    engine = open_engine(settings.database_url)
-    try:
-        user_id = ensure_user(engine, settings.user)
-        with session_scope(engine) as s:
-            project = s.exec(select(Project).where(Project.id == project_id,
-                                                   Project.user_id == user_id)).first()
-            if project is None:
-                raise CoachError(f"no project {project_id} in {settings.user}'s portfolio")
-            view = project_view(s, project)
-    finally:
-        engine.dispose()
+    with open_store(settings) as (engine, user_id), session_scope(engine) as s:
+        project = s.exec(select(Project).where(Project.id == project_id,
+                                               Project.user_id == user_id)).first()
+        if project is None:
+            raise CoachError(f"no project {project_id} in {settings.user}'s portfolio")
+        view = project_view(s, project)
     if as_json:
         typer.echo(json.dumps(view, default=str))
         return
