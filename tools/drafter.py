@@ -114,13 +114,14 @@ class Writer:
 
     def ask(self, key: str, question: str, store: str = "note:note", about: str = "") -> None:
         """A [TODO] question, or the learner's answer to it if the interview has one."""
-        answer = self.answers.get(key)
-        if answer and answer.get("answer") and not answer.get("skipped"):
+        answer = self.answers.get(key) or {}
+        if answer.get("answer") and not answer.get("skipped"):
             eid = (self.records.get("interview") or {}).get(key)
             for sentence in _sentences(answer["answer"]):
                 self.add(sentence, "quote", [f"evidence:{eid}"] if eid else [])
             return
-        self.todos.append(Todo(key, f"{question} ({about})" if about else question, store))
+        self.todos.append(Todo(key, f"{question} ({about})" if about else question, store,
+                               bool(answer.get("skipped"))))
         self.add(f"[TODO: {question}]", "todo", todo=key)
 
     def draft(self) -> Draft:
@@ -129,6 +130,9 @@ class Writer:
         for name, paragraphs in self.sections:
             body = []
             for paragraph in paragraphs:
+                if not self.todos:  # nothing left to ask: no sentence about the [TODO]s
+                    paragraph = [s for s in paragraph
+                                 if not (s.kind == "framing" and "[TODO]" in s.text)]
                 if not paragraph:
                     continue
                 sentences += paragraph
@@ -157,8 +161,8 @@ def tldr(w: Writer) -> None:
         rate = _percent(evals.get("pass_rate"))
         w.fact(f"Its eval set has {evals['cases']} cases"
                + (f" and a latest recorded pass rate of {rate}" if rate else ""), w.ev("evals"))
-    w.frame("The sections below set out the recorded evidence step by step, and each "
-            "[TODO] marks a part of the story that only the author can tell")
+    w.frame("The sections below set out the recorded evidence step by step")
+    w.frame("Each [TODO] marks a part of the story that only the author can tell")
     w.frame("Figures in this draft come from the coach's records: the deployment checks the "
             "coach ran, its audit of the repository, and what was stated at each step; the "
             "appendix lists them in one table")

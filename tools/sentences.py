@@ -46,6 +46,7 @@ class Todo:
     key: str
     question: str
     store: str = "note:note"
+    skipped: bool = False  # the learner chose not to answer: the [TODO] stays, unasked
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
