@@ -447,9 +447,9 @@ def next_steps(w: Writer) -> None:
     ids = w.records.get("transcript") or []
     if excerpts:
         w.para()
-        w.frame("Notes sent to the coach during the project, verbatim:")
         for i, e in enumerate(excerpts):
-            w.quote(_quote(e), [f"transcript:{ids[i]}"] if i < len(ids) else [])
+            lead = "Notes sent to the coach during the project, verbatim: " if i == 0 else ""
+            w.quote(lead + _quote(e), [f"transcript:{ids[i]}"] if i < len(ids) else [])
     confirmed = b.get("confirmed") or []
     if confirmed:
         w.para()

@@ -21,8 +21,11 @@ FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|i'll|me|my|mine|myself|we|we're|
 QUOTED = re.compile(r"“[^”]*”|\"[^\"\n]*\"")
 TODO = re.compile(r"\[TODO:[^\]]*\]", re.I)
 FIGURE = re.compile(r"\d|https?://", re.I)
-# A sentence ends at . ! ? (or one closing a quote) followed by a space, or at a line end.
-SENTENCE = re.compile(r"(?:[^\n.!?]|[.!?](?![\s”\"]|$)|[.!?][”\"](?!\s|$))+[.!?]?[”\"]?", re.M)
+# A sentence ends at . ! ? (or one closing a quote) followed by a space, or at a line end;
+# a “quotation” is never cut, whatever punctuation the learner's words hold.
+# A [TODO: …] question is a sentence of its own.
+SENTENCE = re.compile(r"\[TODO:[^\]\n]*\]|(?:“[^”\n]*”|[^\n.!?\[]|\[(?!TODO:)|"
+                      r"[.!?](?![\s”\"]|$)|[.!?][”\"](?!\s|$))+[.!?]?[”\"]?", re.M)
 
 
 @dataclass
