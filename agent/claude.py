@@ -125,7 +125,7 @@ class ClaudeModel:
                  max_retries: int = 2, timeout: float = 120.0):
         self.name = name
         self.client = client or anthropic.Anthropic(max_retries=max_retries, timeout=timeout)
-        self.server_address = self.client.base_url.host
+        self.server_address: str | None = self.client.base_url.host
 
     def complete(self, request: ModelRequest) -> ModelResponse:
         body = cached_request(self.name, request.system, request.tools, request.messages,

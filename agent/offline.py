@@ -49,6 +49,10 @@ class OfflineCoach:
 
     name = "offline"
     provider = "offline"
+    server_address: str | None = None
+
+    def count_tokens(self, request: ModelRequest) -> int | None:
+        return None  # estimates only: the offline coach costs nothing to call
 
     def complete(self, request: ModelRequest) -> ModelResponse:
         blocks = self.decide(request.messages, request.records)

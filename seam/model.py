@@ -64,8 +64,14 @@ class ModelError(Exception):
 class Model(Protocol):
     name: str
     provider: str
+    # The host calls go to (`server.address` in spans), or None for a model with no server.
+    server_address: str | None
 
     def complete(self, request: ModelRequest) -> ModelResponse: ...
+
+    def count_tokens(self, request: ModelRequest) -> int | None:
+        """The prompt's exact token count, or None for a model that cannot count."""
+        ...
 
 
 class WrapperModel:
@@ -76,21 +82,13 @@ class WrapperModel:
         self.inner = inner
         self.name = inner.name
         self.provider = inner.provider
+        self.server_address = inner.server_address
 
     def complete(self, request: ModelRequest) -> ModelResponse:
         return self.inner.complete(request)
 
-    @property
-    def server_address(self) -> str | None:
-        """Where the innermost model sends its calls (for `server.address`), if anywhere."""
-        address = getattr(self.inner, "server_address", None)
-        return address if isinstance(address, str) else None
-
-    @property
-    def count_tokens(self) -> Callable[[ModelRequest], int] | None:
-        """The innermost model's exact prompt-token count, when it has one (Claude)."""
-        count = getattr(self.inner, "count_tokens", None)
-        return count if callable(count) else None
+    def count_tokens(self, request: ModelRequest) -> int | None:
+        return self.inner.count_tokens(request)
 
 
 def is_learner_text(message: Message) -> bool:

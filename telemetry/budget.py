@@ -55,7 +55,7 @@ class Budget:
         return cost
 
     def check(self, model: str, request: ModelRequest,
-              count: Callable[[ModelRequest], int] | None) -> None:
+              count: Callable[[ModelRequest], int | None] | None) -> None:
         left = self.limit - self.spent_today()
         # A cheap upper bound first (2 characters a token); count exactly only when close.
         rough = len(json.dumps([request.system, request.tools, request.messages,
@@ -68,7 +68,9 @@ class Budget:
         if worst <= left:
             return
         if count is not None:
-            worst = self.worst_case(model, count(request), request.max_tokens) or worst
+            counted = count(request)
+            if counted is not None:
+                worst = self.worst_case(model, counted, request.max_tokens) or worst
         if worst > left:
             raise BudgetExceeded(
                 f"today's budget is ${self.limit:f} and ${max(left, Decimal(0)):.4f} is left;"

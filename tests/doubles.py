@@ -33,6 +33,7 @@ class ScriptedModel:
 
     name = "scripted"
     provider = "test"
+    server_address: str | None = None
 
     def __init__(self, *responses: ModelResponse | list[Block]) -> None:
         self.queue: list[ModelResponse | list[Block]] = list(responses)
@@ -54,6 +55,9 @@ class ScriptedModel:
             return item
         return respond(*item)
 
+    def count_tokens(self, request: ModelRequest) -> int | None:
+        return None
+
 
 class FlakyModel:
     """The offline coach (or another model), except that chosen calls (1-based, counted
@@ -61,6 +65,7 @@ class FlakyModel:
 
     name = "offline"
     provider = "offline"
+    server_address: str | None = None
 
     def __init__(self, inner: Model | None = None) -> None:
         self.inner = inner or OfflineCoach()
@@ -73,6 +78,9 @@ class FlakyModel:
             raise ModelError("overloaded (request req_123)", kind="overloaded",
                              request_id="req_123")
         return self.inner.complete(request)
+
+    def count_tokens(self, request: ModelRequest) -> int | None:
+        return None
 
 
 class ExplodingCoach(OfflineCoach):

@@ -59,13 +59,13 @@ def evaluate(ctx: typer.Context,
     if not cases:
         raise CoachError(f"no eval case matches {case!r}")
     engine = open_engine(settings.database_url)
+    provider = coach_provider(engine)
     try:
         user_id = ensure_user(engine, settings.user)
         paid = name != "offline" or judge is not None
         budget = learner_budget(settings, engine, user_id)
         if paid:
             check_budget(settings, budget)
-        provider = coach_provider(engine)
         judges = [judge_for(judge, settings, engine, user_id, provider)] if judge else []
         console = Console(stderr=True)
         with Progress(console=console, disable=as_json or not sys.stderr.isatty()) as progress:
