@@ -48,6 +48,7 @@ class _Answered:
     ledger wrapper records the call exactly as a live one would be recorded."""
 
     provider = "anthropic"
+    server_address: str | None = None
 
     def __init__(self, name: str, response: ModelResponse):
         self.name = name
@@ -55,6 +56,9 @@ class _Answered:
 
     def complete(self, request: ModelRequest) -> ModelResponse:
         return self.response
+
+    def count_tokens(self, request: ModelRequest) -> int | None:
+        return None
 
 
 def pending_batches(engine: Engine, user_id: int | None = None) -> list[PostmortemBatch]:
