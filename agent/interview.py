@@ -58,6 +58,9 @@ def turn(learner: str, calls: list[Block], results: dict[str, dict[str, Any]],
         if drafted.get("failed"):
             return (f"The draft does not pass yet, so I haven't submitted it. {_status(drafted)}"
                     + _ask_next(drafted))
+        if drafted.get("todos"):  # a post-mortem is not done while it still asks questions
+            return (f"The draft still has {len(drafted['todos'])} [TODO]s, so I haven't "
+                    f"submitted it. {_status(drafted)}{_ask_next(drafted)}")
         return [("submit_postmortem", {"project_id": project["id"], "text": drafted["text"]})]
     if "submit_postmortem" in names:
         submitted = next(results.get(c["id"], {}) for c in calls
