@@ -84,7 +84,8 @@ def plan(learner: str, project: dict[str, Any]) -> list[Call] | str | None:
     if SUBMIT.match(text):
         return [("draft_postmortem", {"project_id": pid})]
     questions = pending(project)
-    if not text or not questions or len(text.split()) > MAX_ANSWER_WORDS:
+    # A question of the learner's own (the playbook answers it) is not an answer.
+    if not text or not questions or len(text.split()) > MAX_ANSWER_WORDS or text.endswith("?"):
         return None
     q = questions[0]
     if SKIP.match(text):

@@ -7,6 +7,7 @@ from typing import Any
 
 from agent.steps import GUIDES, QUESTIONS
 from memory.vocabulary import LessonKind
+from playbook import answer_question
 from seam.model import Block
 
 KIND_NAMES: dict[LessonKind, str] = {"worked": "what worked", "didnt_work": "what didn't work",
@@ -205,8 +206,12 @@ def help_text(ctx: dict[str, Any], question: str | None = None) -> str:
     project = ctx.get("project")
     intro = ""
     if question:
-        intro = ("Good question. I'm the offline coach, so I can't answer free-form questions; "
-                 "here is where you stand and what helps next.\n\n")
+        # The playbook answers; the interview then carries on with its current question.
+        answer = answer_question(question, project["step"] if project else None,
+                                 (project or {}).get("capabilities") or ())
+        if answer:
+            resume = next_question(project) if project and project["step"] != "done" else ""
+            return "\n\n".join(x for x in [answer, resume or status_text(ctx)] if x)
     commands = ("Commands: `status`, `portfolio`, `next` (check the gate), "
                 "`draft post-mortem`, `help`. You can answer with labels in any order, e.g. "
                 "`Title: … Problem: … Audience: … Why me: … Success: …`.")

@@ -75,6 +75,19 @@ class ToolsCalled:
 
 
 @dataclass
+class LastTurnTools:
+    """The tools the case's last turn called, exactly: `[]` says a question (say) changed
+    nothing, since the coach stores and advances only through tools."""
+
+    expected: list[str]
+    name: str = "last turn's tools"
+
+    def evaluate(self, o: Outcome) -> Score:
+        actual = [c["name"] for c in o.results[-1].tool_calls] if o.results else None
+        return Score(self.name, actual == self.expected, f"last turn called {actual}")
+
+
+@dataclass
 class Gates:
     passed: list[str]
     refused: list[str]
@@ -237,6 +250,8 @@ def graders_for(x: Expect) -> list[Grader]:
         out.append(ProjectCount(x.projects))
     if x.tools_called or x.tools_not_called or x.tool_inputs:
         out.append(ToolsCalled(x.tools_called, x.tools_not_called, x.tool_inputs))
+    if x.last_turn_tools is not None:
+        out.append(LastTurnTools(x.last_turn_tools))
     if x.gates_passed or x.gates_refused:
         out.append(Gates(x.gates_passed, x.gates_refused))
     if x.evidence or x.no_evidence:

@@ -74,7 +74,8 @@ class MessagesAPI:
     """Start with `with MessagesAPI() as api:`; `api.base_url` goes to the client."""
 
     cache: bool = False
-    script: deque[dict[str, Any]] = field(default_factory=deque)
+    # Each item is a scripted reply, or a callable that writes one from the request body.
+    script: deque[Any] = field(default_factory=deque)
     requests: list[dict[str, Any]] = field(default_factory=list)
     seen_prefixes: set[str] = field(default_factory=set)
     default: dict[str, Any] | None = None
@@ -116,7 +117,7 @@ class MessagesAPI:
         self._server.server_close()
         self._thread.join()
 
-    def queue(self, *items: dict[str, Any]) -> None:
+    def queue(self, *items: Any) -> None:
         self.script.extend(items)
 
     @property
@@ -138,6 +139,8 @@ class MessagesAPI:
                     [body.get("system"), body.get("tools"), body.get("messages")])})
                 return
             item = self.script.popleft() if self.script else self.default
+        if callable(item):  # a responder: the reply is written from the request it answers
+            item = item(body)
         if item is None:
             self._json(h, 500, {"type": "error", "error": {
                 "type": "api_error", "message": "the test server has no scripted reply"}})

@@ -225,8 +225,9 @@ def test_a_question_is_not_stored_as_an_answer(me: Session) -> None:
     project = started(me)
     result = me.say("Does the problem have to be about work, or can it be a hobby?")
     assert result.tool_calls == []
-    assert result.reply.startswith("Good question.")
-    assert "Describe the problem in at least 20 words" in result.reply
+    assert result.reply.startswith("From the playbook, “Pick a problem you know from the inside”")
+    assert result.reply.endswith("Describe the problem in at least 20 words: what happens "
+                                 "today, and what goes wrong? (`Problem: …`)")
     after = me.project(project.id)
     assert (after.problem, after.audience) == ("", "")
 

@@ -94,10 +94,11 @@ def create_app(settings: Settings, model_factory: ModelFactory | None = None) ->
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)  # outermost: before anything reads
 
-    from agent.web import api, auth, dashboards, pages
+    from agent.web import api, auth, dashboards, pages, playbook
 
     app.include_router(api.router)
     app.include_router(dashboards.router)
+    app.include_router(playbook.router)
     app.include_router(auth.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
