@@ -166,3 +166,13 @@ def test_a_draft_with_questions_open_is_not_submitted(chat: Chat, engine: Engine
     assert "[TODO]s, so I haven't submitted it" in refused.reply
     assert "submit_postmortem" not in [c["name"] for c in refused.tool_calls]
     assert rows(engine, Project)[0].step == "postmortem"
+
+
+def test_a_question_of_the_learners_own_is_not_stored_as_an_answer(chat: Chat,
+                                                                   engine: Engine) -> None:
+    chat.say("draft post-mortem")
+    before = len(rows(engine, Evidence))
+    asked = chat.say("What makes a good eval set?")
+    assert "record_evidence" not in [c["name"] for c in asked.tool_calls]
+    assert "record_lesson" not in [c["name"] for c in asked.tool_calls]
+    assert len(rows(engine, Evidence)) == before
