@@ -18,6 +18,7 @@ import re
 from typing import Any
 
 from agent.answers import read_message
+from agent.reader import understand
 from agent.replies import compose_reply
 from seam.model import Block
 from tools.gates import POSTMORTEM_WORDS
@@ -90,6 +91,11 @@ def plan(learner: str, project: dict[str, Any]) -> list[Call] | str | None:
     q = questions[0]
     if SKIP.match(text):
         return [store(pid, q, "", skipped=True), ("draft_postmortem", {"project_id": pid})]
+    # Undo, commands in plain words, questions and a bare "thanks" are not answers.
+    u = understand(text, "postmortem", "postmortem")
+    if u.act in ("command", "undo", "question") or (u.act == "smalltalk"
+                                                     and len(text.split()) < 4):
+        return None
     return [store(pid, q, text), ("draft_postmortem", {"project_id": pid})]
 
 

@@ -172,7 +172,8 @@ def test_a_question_of_the_learners_own_is_not_stored_as_an_answer(chat: Chat,
                                                                    engine: Engine) -> None:
     chat.say("draft post-mortem")
     before = len(rows(engine, Evidence))
-    asked = chat.say("What makes a good eval set?")
-    assert "record_evidence" not in [c["name"] for c in asked.tool_calls]
-    assert "record_lesson" not in [c["name"] for c in asked.tool_calls]
+    for text in ("What makes a good eval set?", "thanks", "undo"):
+        said = chat.say(text)
+        assert "record_evidence" not in [c["name"] for c in said.tool_calls], text
+        assert "record_lesson" not in [c["name"] for c in said.tool_calls], text
     assert len(rows(engine, Evidence)) == before
