@@ -11,6 +11,7 @@ import hashlib
 import json
 from typing import Any
 
+from agent import interview
 from agent.answers import (
     LESSON_KINDS,
     AnswerError,
@@ -88,6 +89,13 @@ class OfflineCoach:
         results = tool_results(turn)
         calls = [b for m in turn if m["role"] == "assistant" for b in m["content"]
                  if b.get("type") == "tool_use"]
+        # Step 5's interview (agent/interview.py): the draft's questions, asked in the chat.
+        step5 = interview.turn(learner, calls, results, ctx)
+        if isinstance(step5, str):
+            return [{"type": "text", "text": step5}]
+        if step5:
+            return [tool_use(messages, len(calls) + i, name, args)
+                    for i, (name, args) in enumerate(step5)]
         if not calls:
             greeted = any(m["role"] == "assistant" for m in messages)
             planned = self.plan(learner, ctx, greeted=greeted, messages=messages)

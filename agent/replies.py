@@ -31,6 +31,9 @@ def _evidence_line(kind: str, d: dict[str, Any]) -> str:
         return f"tracing: {d.get('tool')}" + (f" ({d['link']})" if d.get("link") else "")
     if kind == "cost_tracking":
         return f"cost: ${d.get('cost_usd')} per {d.get('per')}"
+    if kind == "other" and d.get("confirmed"):
+        return (f"your confirmation of “{d['confirmed']}”: you now vouch for it, and the "
+                "post-mortem's grounding check accepts it as evidence")
     return kind
 
 
