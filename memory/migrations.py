@@ -210,8 +210,26 @@ def m004_web_sessions(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_users_token_hash ON users (token_hash)"))
 
 
-def m017_i17_portfolio(conn: Connection) -> None:
-    """Issue 17: what the learner published, share links (hashed), deployment re-checks
+def m005_postmortem_batches(conn: Connection) -> None:
+    """Message Batches of post-mortem drafts, so their results survive a crash."""
+    md = MetaData()
+    Table("users", md, Column("id", Integer, primary_key=True))
+    batches = Table(
+        "postmortem_batches", md,
+        Column("id", Integer, primary_key=True),
+        Column("batch_id", String(100), nullable=False, unique=True),
+        Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+        Column("model", String(100), nullable=False),
+        Column("requests", JSON, nullable=False),
+        Column("status", String(20), nullable=False),
+        _at("created_at"),
+        Column("collected_at", DateTime(timezone=True)),
+    )
+    md.create_all(conn, tables=[batches])
+
+
+def m006_portfolio(conn: Connection) -> None:
+    """What the learner published, share links (hashed), deployment re-checks
     and the lease row that keeps the scheduled re-check to one process per tick."""
     md = MetaData()
     Table("users", md, Column("id", Integer, primary_key=True))
@@ -262,7 +280,7 @@ def m017_i17_portfolio(conn: Connection) -> None:
 
 
 MIGRATIONS: list[Migration] = [m001_initial, m002_thread_lease, m003_spans, m004_web_sessions,
-                               m017_i17_portfolio]
+                               m005_postmortem_batches, m006_portfolio]
 
 
 def _ensure_table(conn: Connection) -> None:
