@@ -17,6 +17,7 @@ from agent.context import CoachRuntime
 from agent.drafting import ClaudeDrafter
 from agent.errors import MAX_MESSAGE_BYTES, CoachError
 from agent.graph import build_graph
+from agent.portfolio.recheck import down_notices
 from agent.settings import Settings
 from agent.stack import build_model, make_model
 from agent.threads import Threads
@@ -28,7 +29,7 @@ from seam.model import Model, ModelError, ModelRequest, ModelResponse, WrapperMo
 from seam.pricing import price_table
 from telemetry.budget import Budget
 from telemetry.genai import capture_content as content_capture_on
-from telemetry.genai import redact
+from telemetry.genai import io_attributes, redact
 from telemetry.instrument import ToolTracer, node_spans, record_redacted
 from telemetry.tracing import coach_provider, flush, trace_id_of
 from tools import ToolContext
@@ -199,6 +200,9 @@ class Coach:
                 set_status_on_exception=False) as span, record_redacted(span):
             result = self._turn(thread_id, text, on_text)
             result.trace_id = trace_id_of(span)
+            if self._tool_tracer.capture_content:  # the turn's own input and output
+                span.set_attributes(io_attributes(self._tool_tracer.redact, text,
+                                                  result.reply))
             if result.project_id is not None:
                 span.set_attribute("coach.project.id", result.project_id)
                 span.set_attribute("coach.step", result.step or "")
@@ -229,6 +233,9 @@ class Coach:
                 new = [{"role": "user", "content": [{"type": "text", "text": text}]}]
                 reply = (f"Sorry, that turn failed: {error}. Your message is kept and anything "
                          "already saved stays saved; send it again to continue.")
+            # A deployment that went down since the learner was last told comes first.
+            if notices := down_notices(self.engine, self.user_id):
+                reply = "\n".join(notices) + "\n\n" + reply
             number = self.threads.record(thread_id, new, error, state.get("project_id"),
                                          turn=turn)
             self.checkpointer.prune([thread_id])

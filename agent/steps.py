@@ -72,7 +72,9 @@ QUESTIONS: dict[str, str] = {
     "cost_tracking": "What does it cost to run? (`Cost: $0.004 per request`)",
     "postmortem": "Write the post-mortem (1,200-2,000 words) with sections on what worked, "
                   "what didn't, and the tradeoffs, and send it here (`Post-mortem: …`; in "
-                  "`coach chat`, `Post-mortem: @file.md` reads a file).",
+                  "`coach chat`, `Post-mortem: @file.md` reads a file). Or say `draft "
+                  "post-mortem`: I'll draft it from your records and ask you, one question "
+                  "at a time, for what they don't hold.",
     "next_project": "What's your next, harder problem? Give a title and its capabilities; "
                     "it needs more than this one. (`Title: … Capabilities: a, b, c`)",
 }
@@ -157,9 +159,17 @@ def instructions(step: str | None) -> str:
     guide = GUIDES[step]
     if step == DONE:
         return "This project is done. Point the learner to their next project or portfolio."
+    interview = ("" if step != "postmortem" else
+                 " Post-mortem interview: draft_postmortem returns the draft's `todos`; ask "
+                 "them one or two at a time (contradictions first), store each answer in the "
+                 "learner's words (record_lesson for a new lesson, otherwise record_evidence "
+                 "kind `other` with details {answers: the todo's key, question, answer, kind}),"
+                 " redraft, and tell the learner the word count and what the gate still needs."
+                 " Never write an answer the learner did not give.")
     return (f"Current step {guide.number}/6: {guide.name} (`{guide.id}`). Why it matters: "
             f"{guide.why} Ask for what the gate still needs, one or two things at a time, and "
-            "call advance_step once the gate's list is empty.\n" + COACHING[step])
+            "call advance_step once the gate's list is empty." + interview + "\n"
+            + COACHING[step])
 
 
 SYSTEM_PROMPT = f"""You are portfolio-coach, a coach for people becoming AI engineers.

@@ -21,6 +21,26 @@ from tools.projects import NoArgs, get_portfolio, project_view
 app = typer.Typer(help="Your portfolio projects.", no_args_is_help=True)
 
 
+# Bookkeeping every record carries; the human view says "verified"/"stated" instead.
+HIDDEN_KEYS = {"ok", "verified", "checked_at"}
+
+
+def _value(value: object) -> str:
+    if isinstance(value, list):
+        return ", ".join(_value(v) for v in value) if value else "none"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_value(v)}" for k, v in value.items()) or "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def evidence_lines(details: dict[str, object]) -> list[str]:
+    """One `key: value` line per field, whole (no cut-off JSON); `--json` has the raw record."""
+    return [f"{key.replace('_', ' ')}: {_value(value)}" for key, value in details.items()
+            if key not in HIDDEN_KEYS and value not in (None, "", [], {})]
+
+
 @app.command("list")
 def list_projects(ctx: typer.Context,
                   as_json: bool = json_option()) -> None:
@@ -71,7 +91,10 @@ def show_project(ctx: typer.Context, project_id: int = typer.Argument(..., metav
     if view["mvp_scope"]:
         console.print("[cyan]MVP:[/cyan] " + "; ".join(view["mvp_scope"]))
     for kind, details in view["evidence"].items():
-        console.print(f"[green]evidence {kind}:[/green] {json.dumps(details, default=str)[:300]}")
+        label = "verified" if details.get("verified") else "stated"
+        console.print(f"[green]evidence {kind}[/green] ({label}):")
+        for line in evidence_lines(details):
+            console.print(f"  {line}", markup=False)
     for lesson in view["lessons"]:
         console.print(f"[magenta]lesson ({lesson['kind']}):[/magenta] {lesson['text']}")
     gate = view["gate"]

@@ -24,6 +24,8 @@ from sqlalchemy import Engine
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from agent.errors import MAX_MESSAGE_BYTES
+from agent.portfolio.recheck import interval_hours, recheck
+from agent.portfolio.schedule import Schedule
 from agent.settings import Settings
 from agent.web.errors import install_handlers
 from agent.web.middleware import BodyLimit, SecurityHeaders
@@ -32,6 +34,7 @@ from memory.checkpoints import open_checkpointer
 from memory.store import open_engine
 from seam.model import Model
 from telemetry.tracing import coach_provider, flush
+from tools.deployment import AddressPolicy
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -73,6 +76,19 @@ def default_factory(settings: Settings) -> ModelFactory:
     return lambda: make_model(settings.model)
 
 
+def recheck_schedule(settings: Settings, engine: Engine) -> Schedule | None:
+    """The daily deployment re-check (COACH_RECHECK_HOURS; `0`/`off` disables), started in
+    every worker; the lease row in the database lets one of them run each tick."""
+    hours = interval_hours(os.environ.get("COACH_RECHECK_HOURS"))
+    if hours is None:
+        return None
+    policy = AddressPolicy(allow_private=settings.allow_private_urls)
+    schedule = Schedule(engine, hours, lambda tick: recheck(
+        engine, user_id=None, trigger="schedule", policy=policy, tick=tick))
+    schedule.start()
+    return schedule
+
+
 def create_app(settings: Settings, model_factory: ModelFactory | None = None, *,
                allowed_hosts: list[str] | None = None) -> FastAPI:
     factory = model_factory or default_factory(settings)
@@ -87,7 +103,12 @@ def create_app(settings: Settings, model_factory: ModelFactory | None = None, *,
                     ThreadPoolExecutor(TURN_THREADS, thread_name_prefix="turn") as pool:
                 app.state.web = Web(settings, engine, saver, provider, factory, pool)
                 app.state.guard = make_guard(engine)
-                yield
+                schedule = recheck_schedule(settings, engine)
+                try:
+                    yield
+                finally:
+                    if schedule is not None:
+                        schedule.stop()
         finally:
             flush(provider)
             engine.dispose()
@@ -106,13 +127,15 @@ def create_app(settings: Settings, model_factory: ModelFactory | None = None, *,
         # with 400 before anything else runs.
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
 
-    from agent.web import api, auth, dashboards, pages, playbook
+    from agent.web import api, auth, dashboards, pages, playbook, portfolio_api, share
 
     app.include_router(api.router)
     app.include_router(dashboards.router)
     app.include_router(playbook.router)
     app.include_router(auth.router)
     app.include_router(pages.router)
+    app.include_router(share.router)
+    app.include_router(portfolio_api.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
