@@ -331,7 +331,7 @@ def migrate(engine: Engine, migrations: list[Migration] | None = None) -> list[s
     return done_now
 
 
-def m016_i16_rate_limits(conn: Connection) -> None:
+def m007_rate_limits(conn: Connection) -> None:
     """Rate-limit counters and running-turn slots, where every worker (and machine) sharing
     the database sees them (Redis keeps the counters instead when COACH_REDIS_URL is set)."""
     md = MetaData()
@@ -350,4 +350,4 @@ def m016_i16_rate_limits(conn: Connection) -> None:
     md.create_all(conn, tables=[counters, slots])
 
 
-MIGRATIONS.append(m016_i16_rate_limits)
+MIGRATIONS.append(m007_rate_limits)
