@@ -9,7 +9,7 @@ INTEROP_STAMP := $(INTEROP)/.installed
 PHOENIX := .venv-phoenix
 PHOENIX_STAMP := $(PHOENIX)/.installed
 
-.PHONY: demo serve test lint interop bench bench-load clean
+.PHONY: demo serve test lint interop bench bench-load bench-reliability mutation clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,15 @@ bench: $(STAMP)
 
 bench-load: $(STAMP)
 	$(BIN)/python bench/load.py
+
+# Reliability under faults and load (fault matrix, secret sweep, rate limits, fairness).
+bench-reliability: $(STAMP)
+	$(BIN)/python bench/reliability.py
+
+# Mutation testing of the safety-critical modules, one module at a time (CPU-heavy: not
+# part of `make test`). MODULES="tools/gates.py" runs one.
+mutation: $(STAMP)
+	$(BIN)/python bench/mutation.py $(MODULES)
 
 clean:
 	rm -rf $(VENV) $(INTEROP) $(PHOENIX)

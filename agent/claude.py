@@ -15,6 +15,7 @@ from anthropic.types import Message as ApiMessage
 
 from seam.model import Block, Message, ModelError, ModelRequest, ModelResponse
 from seam.pricing import Usage
+from telemetry.genai import redact
 
 # Below these prompt sizes (tokens) the API caches nothing, so a breakpoint is wasted.
 MIN_CACHEABLE = (("claude-opus-4-5", 4096), ("claude-opus-4-6", 4096), ("claude-opus-5", 4096),
@@ -94,8 +95,10 @@ def _add(a: Usage, b: Usage) -> Usage:
                  b.service_tier or a.service_tier, b.inference_geo or a.inference_geo)
 
 
-def describe_error(exc: anthropic.APIError) -> ModelError:
-    """One sentence naming the cause and the request id."""
+def describe_error(exc: anthropic.APIError, secrets: tuple[str | None, ...] = ()) -> ModelError:
+    """One sentence naming the cause and the request id, with every credential taken out:
+    a gateway may echo the request's headers (the API key) in its error message, and this
+    text goes to the ledger, the transcript, spans, logs and the learner's reply."""
     if isinstance(exc, anthropic.APITimeoutError):
         return ModelError("the Anthropic API timed out (after the SDK's retries)", kind="timeout")
     if isinstance(exc, anthropic.APIConnectionError):
@@ -115,7 +118,8 @@ def describe_error(exc: anthropic.APIError) -> ModelError:
     # An `event: error` arrives after HTTP 200, so the status says nothing about the cause.
     where = "" if not status else f" (HTTP {status}, request id {request_id})" if status != 200 \
         else f" (in the reply stream, request id {request_id})"
-    return ModelError(f"{cause}: {message}{where}", kind=kind, request_id=request_id)
+    return ModelError(redact(f"{cause}: {message}{where}", extra=secrets), kind=kind,
+                      request_id=request_id)
 
 
 class ClaudeModel:
@@ -126,6 +130,8 @@ class ClaudeModel:
         self.name = name
         self.client = client or anthropic.Anthropic(max_retries=max_retries, timeout=timeout)
         self.server_address: str | None = self.client.base_url.host
+        # This client's own credentials, which may not be in the environment.
+        self.secrets = (self.client.api_key, self.client.auth_token)
 
     def complete(self, request: ModelRequest) -> ModelResponse:
         body = cached_request(self.name, request.system, request.tools, request.messages,
@@ -134,7 +140,13 @@ class ClaudeModel:
         usage = Usage()
         message: ApiMessage | None = None
         for _ in range(MAX_PAUSE_RESUMES + 1):
-            message = self._stream(body, request)
+            try:
+                message = self._stream(body, request)
+            except ModelError as exc:
+                # Earlier parts of a paused turn were billed too.
+                if exc.usage is not None or usage != Usage():
+                    exc.usage = _add(usage, exc.usage or Usage())
+                raise
             content += [b.model_dump(exclude_none=True) for b in message.content]
             usage = _add(usage, usage_of(message))
             if message.stop_reason != "pause_turn":
@@ -158,11 +170,15 @@ class ClaudeModel:
             return self.client.messages.count_tokens(
                 **body).input_tokens
         except anthropic.APIError as exc:
-            raise describe_error(exc) from exc
+            # `from None`: the SDK's own exception text (the raw body) must not ride along
+            # in a chained traceback to a span's stack trace, a log or `--debug` output.
+            raise describe_error(exc, self.secrets) from None
 
     def _stream(self, body: dict[str, Any], request: ModelRequest) -> ApiMessage:
+        opened: Any = None
         try:
             with self.client.messages.stream(max_tokens=request.max_tokens, **body) as stream:
+                opened = stream
                 try:
                     if request.on_text:
                         for text in stream.text_stream:
@@ -177,7 +193,21 @@ class ClaudeModel:
                 message._request_id = getattr(message, "_request_id", None) or stream.request_id
                 return message
         except anthropic.APIError as exc:
-            raise describe_error(exc) from exc
+            error = describe_error(exc, self.secrets)
+            error.usage = _usage_so_far(opened)
+            raise error from None
+
+
+def _usage_so_far(stream: Any) -> Usage | None:
+    """What a broken stream's message_start (and any message_delta) reported: the input
+    and cache tokens are billed even though the reply never finished."""
+    if stream is None:
+        return None
+    try:
+        snapshot = stream.current_message_snapshot
+    except AssertionError:  # it broke before message_start: nothing was counted
+        return None
+    return usage_of(snapshot)
 
 
 def _records(request: ModelRequest) -> str:

@@ -19,6 +19,7 @@ from agent.settings import Settings, SettingsError
 from memory.store import StoreError
 from playbook import PlaybookError
 from seam.model import ModelError
+from telemetry.genai import redact
 
 app = typer.Typer(
     name="coach", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -88,11 +89,11 @@ def main() -> None:
     except USER_ERRORS as exc:
         if debug:
             traceback.print_exc()
-        print(f"coach: error: {exc}", file=sys.stderr)
+        print(f"coach: error: {redact(str(exc))}", file=sys.stderr)
         sys.exit(1)
     except Exception as exc:  # the one place an unexpected error becomes one line
         if debug:
             traceback.print_exc()
-        print(f"coach: unexpected error: {type(exc).__name__}: {exc}"
+        print(f"coach: unexpected error: {type(exc).__name__}: {redact(str(exc))}"
               " (run with --debug for a traceback)", file=sys.stderr)
         sys.exit(1)

@@ -29,8 +29,8 @@ from seam.model import Model, ModelError, ModelRequest, ModelResponse, WrapperMo
 from seam.pricing import price_table
 from telemetry.budget import Budget
 from telemetry.genai import capture_content as content_capture_on
-from telemetry.genai import io_attributes
-from telemetry.instrument import ToolTracer, node_spans
+from telemetry.genai import io_attributes, redact
+from telemetry.instrument import ToolTracer, node_spans, record_redacted
 from telemetry.tracing import coach_provider, flush, trace_id_of
 from tools import ToolContext
 
@@ -195,7 +195,9 @@ class Coach:
         attributes = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "coach",
                       "gen_ai.conversation.id": thread_id, "user.id": self.user,
                       "session.id": thread_id, "openinference.span.kind": "AGENT"}
-        with self.tracer.start_as_current_span("invoke_agent coach", attributes=attributes) as span:
+        with self.tracer.start_as_current_span(
+                "invoke_agent coach", attributes=attributes, record_exception=False,
+                set_status_on_exception=False) as span, record_redacted(span):
             result = self._turn(thread_id, text, on_text)
             result.trace_id = trace_id_of(span)
             if self._tool_tracer.capture_content:  # the turn's own input and output
@@ -211,6 +213,7 @@ class Coach:
     def _turn(self, thread_id: str, text: str,
               on_text: Callable[[str], None] | None) -> TurnResult:
         with self.threads.lease(thread_id):
+            turn = self.threads.begin_turn(thread_id, text)
             tally = Tally(self.model)
             calls = tally.responses
             runtime = self.runtime(thread_id, on_text, text, model=tally)
@@ -224,7 +227,8 @@ class Coach:
                 reply = "\n\n".join(t for m in new if m["role"] == "assistant"
                                      if (t := text_of(m).strip()))
             except ModelError as exc:
-                error = str(exc)
+                # Redacted before it reaches the transcript, the reply and the span.
+                error = redact(str(exc))
                 state = {}
                 new = [{"role": "user", "content": [{"type": "text", "text": text}]}]
                 reply = (f"Sorry, that turn failed: {error}. Your message is kept and anything "
@@ -232,7 +236,8 @@ class Coach:
             # A deployment that went down since the learner was last told comes first.
             if notices := down_notices(self.engine, self.user_id):
                 reply = "\n".join(notices) + "\n\n" + reply
-            number = self.threads.record(thread_id, new, error, state.get("project_id"))
+            number = self.threads.record(thread_id, new, error, state.get("project_id"),
+                                         turn=turn)
             self.checkpointer.prune([thread_id])
         project_id = state.get("project_id") if state else self.threads.project_of(thread_id)
         return TurnResult(

@@ -6,7 +6,9 @@ browser starts on the learner's active project exactly as one opened in `coach c
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import threading
 import time
 import uuid
@@ -25,6 +27,9 @@ from memory.store import session_scope
 from tools.projects import active_project_id
 
 LEASE = timedelta(minutes=5)
+# What a turn that never finished (its process was killed) says in the transcript.
+UNFINISHED = ("this turn did not finish: the coach process stopped part-way; your message "
+              "is kept and anything already saved stays saved; send it again to continue")
 THREAD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -40,7 +45,9 @@ class Threads:
         self.engine = engine
         self.user_id = user_id
         self.lease_wait = lease_wait
-        self.owner = uuid.uuid4().hex
+        # host:pid:nonce, so a later process on the same host can tell a dead owner's lease
+        # (a `coach chat` killed mid-turn) from a live one and take it over at once.
+        self.owner = f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:16]}"
 
     def open(self, thread_id: str | None = None) -> str:
         """An existing thread of this learner, or a new one (with this id if given)."""
@@ -91,37 +98,69 @@ class Threads:
             thread = s.get(Thread, thread_id)
             return thread.project_id if thread else None
 
-    def record(self, thread_id: str, new: list[dict[str, Any]], error: str | None,
-               project_id: int | None) -> int:
-        """Append one turn's messages (and its error, if it failed) to the transcript."""
+    def begin_turn(self, thread_id: str, text: str) -> int:
+        """Store the learner's message before anything runs, so a process killed mid-turn
+        loses nothing the learner said; a previous turn left unfinished that way is closed
+        with an error entry saying so. Called under the thread's lease."""
         with session_scope(self.engine) as s:
             thread = s.get(Thread, thread_id)
             assert thread is not None
+            if thread.turns:
+                roles = set(s.exec(select(TranscriptEntry.role).where(
+                    TranscriptEntry.thread_id == thread_id,
+                    TranscriptEntry.turn == thread.turns)).all())
+                if roles == {"user"}:
+                    s.add(TranscriptEntry(thread_id=thread_id, turn=thread.turns, seq=1,
+                                          role="error",
+                                          content=[{"type": "text", "text": UNFINISHED}]))
             thread.turns += 1
+            thread.updated_at = utcnow()
+            s.add(TranscriptEntry(thread_id=thread_id, turn=thread.turns, seq=0, role="user",
+                                  content=[{"type": "text", "text": text}]))
+            s.add(thread)
+            return thread.turns
+
+    def record(self, thread_id: str, new: list[dict[str, Any]], error: str | None,
+               project_id: int | None, *, turn: int | None = None) -> int:
+        """Append one turn's messages (and its error, if it failed) to the transcript; with
+        `turn` (from begin_turn), the learner's message is already stored."""
+        with session_scope(self.engine) as s:
+            thread = s.get(Thread, thread_id)
+            assert thread is not None
+            first = 0
+            if turn is None:
+                thread.turns += 1
+            elif new and new[0]["role"] == "user":
+                first = 1  # stored by begin_turn
+            number = thread.turns if turn is None else turn
             thread.updated_at = utcnow()
             if project_id is not None:
                 thread.project_id = project_id
-            for seq, message in enumerate(new):  # type: dict[str, Any]
+            for seq, message in enumerate(new[first:], start=first):  # type: dict[str, Any]
                 content = message["content"]
                 if isinstance(content, str):
                     content = [{"type": "text", "text": content}]
-                s.add(TranscriptEntry(thread_id=thread_id, turn=thread.turns, seq=seq,
+                s.add(TranscriptEntry(thread_id=thread_id, turn=number, seq=seq,
                                       role=message["role"], content=content))
             if error:
-                s.add(TranscriptEntry(thread_id=thread_id, turn=thread.turns, seq=len(new),
+                s.add(TranscriptEntry(thread_id=thread_id, turn=number, seq=max(len(new), 1),
                                       role="error", content=[{"type": "text", "text": error}]))
             s.add(thread)
-            return thread.turns
+            return number
 
     # -- the lease ------------------------------------------------------------------------
 
     def _take_lease(self, thread_id: str) -> bool:
         now = utcnow()
         with session_scope(self.engine) as s:
+            holder = s.exec(select(Thread.lease_owner).where(col(Thread.id) == thread_id)).first()
+            free = col(Thread.lease_owner).is_(None) | (col(Thread.lease_until) < now)
+            if holder and _owner_is_dead(holder):
+                free = free | (col(Thread.lease_owner) == holder)  # its process was killed
             taken = s.execute(
                 update(Thread)
                 .where(col(Thread.id) == thread_id, col(Thread.user_id) == self.user_id)
-                .where(col(Thread.lease_owner).is_(None) | (col(Thread.lease_until) < now))
+                .where(free)
                 .values(lease_owner=self.owner, lease_until=now + LEASE))
         return bool(taken.rowcount == 1)  # type: ignore[attr-defined]
 
@@ -154,3 +193,19 @@ class Threads:
             stop.set()
             keeper.join()
             self._set_lease(thread_id, None)
+
+
+def _owner_is_dead(owner: str) -> bool:
+    """True only for a lease held by a process of this host that no longer exists; a lease
+    of another host (or of an old-style owner) waits for its expiry instead."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname()[:24] or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, someone else's
+    return False

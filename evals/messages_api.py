@@ -64,9 +64,11 @@ def reply(content: list[dict[str, Any]], *, stop_reason: str = "end_turn",
 
 
 def error(status: int, kind: str, message: str = "scripted error",
-          headers: dict[str, str] | None = None) -> dict[str, Any]:
+          headers: dict[str, str] | None = None, *, echo_headers: bool = False) -> dict[str, Any]:
+    """A scripted error; with `echo_headers`, its message quotes the request's headers (the
+    API key among them) as a careless gateway does."""
     return {"status": status, "error": {"type": kind, "message": message},
-            "headers": headers or {}}
+            "headers": headers or {}, "echo_headers": echo_headers}
 
 
 @dataclass
@@ -148,7 +150,13 @@ class MessagesAPI:
         time.sleep(item.get("sleep", 0))
         request_id = f"req_{len(self.requests):06d}"
         if "error" in item:
-            self._json(h, item["status"], {"type": "error", "error": item["error"]},
+            detail = dict(item["error"])
+            if item.get("echo_headers"):
+                sent = dict(h.headers.items())
+                key = sent.get("x-api-key") or sent.get("authorization", "").split(" ")[-1]
+                detail["message"] += (f"; the key {key} was refused;"
+                                      f" request headers: {json.dumps(sent)}")
+            self._json(h, item["status"], {"type": "error", "error": detail},
                        {"request-id": request_id, **item.get("headers", {})})
             return
         try:

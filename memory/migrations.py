@@ -18,6 +18,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -328,3 +329,25 @@ def migrate(engine: Engine, migrations: list[Migration] | None = None) -> list[s
             )
             done_now.append(migration.__name__)
     return done_now
+
+
+def m007_rate_limits(conn: Connection) -> None:
+    """Rate-limit counters and running-turn slots, where every worker (and machine) sharing
+    the database sees them (Redis keeps the counters instead when COACH_REDIS_URL is set)."""
+    md = MetaData()
+    counters = Table(
+        "rate_counters", md,
+        Column("key", String(200), primary_key=True),
+        Column("hits", Integer, nullable=False),
+        Column("expires_at", Float, nullable=False),  # epoch seconds: the window's end
+    )
+    slots = Table(
+        "turn_slots", md,
+        Column("id", String(32), primary_key=True),
+        Column("user_id", Integer, nullable=False, index=True),
+        Column("until", Float, nullable=False),  # a crashed worker's slot expires by itself
+    )
+    md.create_all(conn, tables=[counters, slots])
+
+
+MIGRATIONS.append(m007_rate_limits)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,15 +28,26 @@ def _sqlite_path(url: str) -> Path | None:
     return Path(database)
 
 
+# The database holds transcripts, tokens and costs: only its owner may read it. SQLite
+# gives the -wal and -shm files the database file's own mode.
+FOLDER_MODE = 0o700
+FILE_MODE = 0o600
+
+
 def _prepare_sqlite_file(path: Path) -> None:
     try:
+        # Folders the coach creates (the data folder, $COACH_HOME) are private; a folder
+        # that already exists is the user's, and keeps its mode.
+        missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
         path.parent.mkdir(parents=True, exist_ok=True)
+        for folder in missing:
+            os.chmod(folder, FOLDER_MODE)
     except OSError as exc:
         raise StoreError(f"cannot create the data folder {path.parent}: {exc.strerror}") from exc
     try:
         # Opening for append proves we can write without touching existing data.
-        with path.open("ab"):
-            pass
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE))
+        os.chmod(path, FILE_MODE)  # also a file an older version created 0644
     except OSError as exc:
         raise StoreError(f"cannot write the database file {path}: {exc.strerror}") from exc
 

@@ -55,10 +55,13 @@ class ModelResponse:
 class ModelError(Exception):
     """A model call failed for good; the message names the cause (and request id)."""
 
-    def __init__(self, message: str, *, kind: str = "error", request_id: str | None = None):
+    def __init__(self, message: str, *, kind: str = "error", request_id: str | None = None,
+                 usage: Usage | None = None):
         super().__init__(message)
         self.kind = kind
         self.request_id = request_id
+        # Tokens billed before the failure (a stream cut after message_start), if any.
+        self.usage = usage
 
 
 class Model(Protocol):

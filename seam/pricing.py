@@ -76,10 +76,16 @@ class PriceTable:
     def rates(self, model: str, on: date, prompt_tokens: int = 0) -> dict[str, Decimal | None]:
         entry = self.models[model]
         periods = sorted(entry["periods"], key=lambda p: p["from"])
-        period = periods[0]
+        period = None
         for candidate in periods:
             if date.fromisoformat(candidate["from"]) <= on:
                 period = candidate
+        if period is None:
+            # A call from before the model's first price: no rate is known for that day,
+            # so its cost is unknown (None), never the rates of a later period.
+            log.warning("no price for model %r on %s (its first price is from %s): its cost"
+                        " is recorded as unknown", model, on, periods[0]["from"])
+            return dict.fromkeys(RATE_KEYS)
         band = period.get("long_context")
         source = band if band and prompt_tokens > band["above_tokens"] else period
         return {k: None if source.get(k) is None else Decimal(source[k]) for k in RATE_KEYS}

@@ -67,8 +67,14 @@ class Budget:
                 "$COACH_HOME/prices.json, or set COACH_BUDGET_USD=none")
         if worst <= left:
             return
-        if count is not None:
-            counted = count(request)
+        # When the reply alone (max_tokens of output) could pass the cap, no prompt count
+        # can change the answer: refuse without asking the API.
+        reply_alone = self.worst_case(model, 0, request.max_tokens)
+        if count is not None and reply_alone is not None and reply_alone <= left:
+            try:
+                counted = count(request)
+            except ModelError:
+                counted = None  # the API cannot count (it is down): the cheap bound decides
             if counted is not None:
                 worst = self.worst_case(model, counted, request.max_tokens) or worst
         if worst > left:

@@ -17,6 +17,11 @@ CAPTURE_VARIABLE = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 SECRET_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 # Anthropic keys and bearer tokens a learner might paste into a message.
 KEY_PATTERN = re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}|(?i:bearer)\s+[A-Za-z0-9._~+/\-]{16,}=*")
+# A credential header or field quoted back by a gateway (`'x-api-key': '…'`, `api_key=…`),
+# whatever the key looks like: the name is kept, the value goes.
+FIELD_PATTERN = re.compile(
+    r"(?i)((?:x-api-key|api[-_]?key|auth[-_]?token|authorization)[\"']?\s*[:=]\s*[\"']?)"
+    r"(?!\[REDACTED\])[^\s\"',;}\]]{6,}")
 REDACTED = "[REDACTED]"
 # A captured value this long says enough; the rest would only bloat the span store.
 MAX_CONTENT_CHARS = 16_000
@@ -30,16 +35,19 @@ def capture_content(env: Mapping[str, str] | None = None) -> bool:
 class Redactor:
     """Replaces the process's API keys, and anything shaped like one, in recorded text."""
 
-    def __init__(self, secrets: Iterable[str] | None = None):
+    def __init__(self, secrets: Iterable[str] | None = None, *,
+                 extra: Iterable[str | None] = ()):
         if secrets is None:
             secrets = (os.environ.get(name, "") for name in SECRET_VARIABLES)
         # Short values would redact ordinary words; real keys are long.
-        self.secrets = sorted({s for s in secrets if len(s) >= 8}, key=len, reverse=True)
+        known = {s for s in (*secrets, *extra) if s and len(s) >= 8}
+        self.secrets = sorted(known, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
         text = KEY_PATTERN.sub(REDACTED, text)
+        text = FIELD_PATTERN.sub(lambda m: m.group(1) + REDACTED, text)
         if len(text) > MAX_CONTENT_CHARS:
             text = text[:MAX_CONTENT_CHARS] + "…[truncated]"
         return text
@@ -75,6 +83,12 @@ def input_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def system_instructions(system: str) -> list[dict[str, Any]]:
     return [{"type": "text", "content": system}]
+
+
+def redact(text: str, *, extra: Iterable[str | None] = ()) -> str:
+    """Error text with every credential taken out, before it is stored, traced, logged or
+    shown: an upstream error (a gateway's 401) may quote the request's own headers."""
+    return Redactor(extra=extra)(text)
 
 
 def io_attributes(redact: Redactor, input_value: Any, output_value: Any) -> dict[str, Any]:

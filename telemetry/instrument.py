@@ -16,7 +16,8 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -34,6 +35,21 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _error_type(exc: BaseException) -> str:
     return exc.kind if isinstance(exc, ModelError) else type(exc).__qualname__
+
+
+@contextmanager
+def record_redacted(span: trace.Span) -> Iterator[None]:
+    """What the SDK's automatic exception record would say, with secrets taken out and no
+    stack trace: a traceback can quote an upstream error (a gateway echoing the API key).
+    Spans using it are opened with record_exception=False, set_status_on_exception=False."""
+    try:
+        yield
+    except BaseException as exc:
+        message = genai.redact(str(exc))
+        span.add_event("exception", {"exception.type": type(exc).__qualname__,
+                                     "exception.message": message})
+        span.set_status(StatusCode.ERROR, f"{type(exc).__name__}: {message}")
+        raise
 
 
 class InstrumentedModel(WrapperModel):
@@ -196,8 +212,9 @@ class ToolTracer:
             attributes["gen_ai.tool.call.id"] = use["id"]
         if self.capture_content:
             attributes["gen_ai.tool.call.arguments"] = self.redact.json(use.get("input"))
-        with self.tracer.start_as_current_span(f"execute_tool {tool.name}",
-                                               attributes=attributes) as span:
+        with self.tracer.start_as_current_span(
+                f"execute_tool {tool.name}", attributes=attributes, record_exception=False,
+                set_status_on_exception=False) as span, record_redacted(span):
             result = tool(ctx, use.get("input"))
             span.set_attribute("coach.tool.outcome", "ok" if result.ok else "error")
             if not result.ok:
@@ -237,7 +254,9 @@ def node_spans(tracer_provider: trace.TracerProvider) -> Callable[[str, F], F]:
         # functools.wraps keeps the signature LangGraph reads to inject `runtime`.
         @functools.wraps(node)
         def traced(*args: Any, **kwargs: Any) -> Any:
-            with tracer.start_as_current_span(f"node {name}", attributes=attributes):
+            with tracer.start_as_current_span(
+                    f"node {name}", attributes=attributes, record_exception=False,
+                    set_status_on_exception=False) as span, record_redacted(span):
                 return node(*args, **kwargs)
 
         return traced  # type: ignore[return-value]

@@ -14,6 +14,7 @@ from memory.models import LedgerEntry
 from memory.store import session_scope
 from seam.model import Model, ModelError, ModelRequest, ModelResponse, WrapperModel
 from seam.pricing import PriceTable, Usage, price_table
+from telemetry.genai import redact
 
 
 class MeteredModel(WrapperModel):
@@ -32,7 +33,11 @@ class MeteredModel(WrapperModel):
         try:
             response = self.inner.complete(request)
         except ModelError as exc:
-            self._record(request, Usage(), None, started, status="error", error=exc)
+            # A call that failed part-way (a stream cut after message_start) was billed for
+            # what the API had counted: recorded with that usage and its cost, as failed.
+            billed = exc.usage or Usage()
+            cost = self.prices.cost(self.name, billed, date.today()) if exc.usage else Decimal(0)
+            self._record(request, billed, None, started, status="error", error=exc, cost=cost)
             raise
         response.cost_usd = self.prices.cost(response.model or self.name, response.usage,
                                              date.today())
@@ -41,7 +46,8 @@ class MeteredModel(WrapperModel):
 
     def _record(self, request: ModelRequest, usage: Usage, response: ModelResponse | None,
                 started: float, *, status: str = "ok",
-                error: ModelError | None = None) -> int | None:
+                error: ModelError | None = None,
+                cost: Decimal | None = Decimal(0)) -> int | None:
         meta: dict[str, Any] = request.metadata
         span = trace.get_current_span().get_span_context()
         w5m, w1h = usage.writes()
@@ -60,8 +66,8 @@ class MeteredModel(WrapperModel):
             trace_id=format(span.trace_id, "032x") if span.is_valid else None,
             span_id=format(span.span_id, "016x") if span.is_valid else None,
             latency_ms=int((time.perf_counter() - started) * 1000),
-            status=status, error=str(error) if error else None,
-            cost_usd=response.cost_usd if response else Decimal(0),
+            status=status, error=redact(str(error)) if error else None,
+            cost_usd=response.cost_usd if response else cost,
             estimated=bool(response and response.estimated),
         )
         with session_scope(self.engine) as s:

@@ -16,7 +16,12 @@ PG_URL = os.environ.get("COACH_TEST_PG_URL", "postgresql+psycopg://postgres@127.
 CLEARED = ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "COACH_DATABASE_URL", "COACH_MODEL",
            "COACH_USER", "COACH_BUDGET_USD", "COACH_ALLOW_PRIVATE_URLS", "COACH_DEBUG",
            "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-           "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "XDG_DATA_HOME")
+           "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "XDG_DATA_HOME",
+           "COACH_REDIS_URL", "COACH_ALLOWED_HOSTS")
+# Tests of other things send many requests from 127.0.0.1 as one learner: limits high
+# enough never to bite; tests/test_rate_limits.py sets its own.
+GENEROUS_LIMITS = ("signin=100000/minute;bad_token=100000/minute;threads=100000/minute;"
+                   "messages=100000/minute;ingest=100000/minute")
 
 
 @pytest.fixture(autouse=True)
@@ -25,6 +30,8 @@ def coach_home(tmp_path, monkeypatch) -> Iterator[str]:
     monkeypatch.setenv("COACH_HOME", str(home))
     for name in CLEARED:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COACH_RATE_LIMITS", GENEROUS_LIMITS)
+    monkeypatch.setenv("COACH_TURNS_PER_LEARNER", "1000")
     yield str(home)
 
 

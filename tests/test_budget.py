@@ -167,9 +167,9 @@ def test_spend_over_a_loop_of_turns_stays_within_the_cap(sqlite_url, api):
     refused = [r for r in results if r.error]
     assert refused and all("COACH_BUDGET_USD" in r.error for r in refused)
     assert not any(r.error for r in results[:results.index(refused[0])])
-    # Once refused, nothing more is sent: the server's last request is an exact count.
-    assert paths(api)[-1] == "/v1/messages/count_tokens"
-    assert "/v1/messages/count_tokens" in paths(api)
+    # Once refused, nothing more is sent: with less left than a reply could cost, not even a
+    # count, so the server's last request is the last call that went through.
+    assert paths(api)[-1] == "/v1/messages"
 
 
 def test_the_offline_model_is_never_blocked(sqlite_url):
@@ -209,3 +209,31 @@ def test_a_price_added_in_coach_home_lets_an_unknown_model_run(sqlite_url, api, 
 
     assert result.error is None
     assert result.cost_usd == (1000 * Decimal(1) + 100 * Decimal(5)) / MILLION
+
+
+def test_when_the_reply_alone_could_pass_the_cap_nothing_is_counted(sqlite_url, api):
+    # 2048 output tokens could cost $0.0225 alone: over a $0.01 budget, whatever the prompt.
+    assert MAX_TOKENS * OUTPUT / MILLION * US_ONLY > Decimal("0.01")
+    with budget_coach(sqlite_url, claude(api), Decimal("0.01")) as coach:
+        result = coach.turn(coach.thread(), "hello")
+    assert result.error is not None and "budget" in result.error
+    assert paths(api) == []  # neither a count nor the call itself
+
+
+def test_when_the_count_fails_the_cheap_bound_decides_with_the_budget_message(sqlite_url):
+    # The API is down (nothing listens there): the count fails, and near the cap the cheap
+    # upper bound refuses the call with the budget's reason, not "cannot reach the API".
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = anthropic.Anthropic(api_key="test-key", base_url=f"http://127.0.0.1:{port}",
+                                 max_retries=0, timeout=5)
+    exact_enough = worst_case(2000)  # above the reply alone, below the cheap bound
+    with budget_coach(sqlite_url, ClaudeModel(MODEL, client=client), exact_enough) as coach:
+        result = coach.turn(coach.thread(), "hello " * 2000)
+    assert result.error is not None
+    assert "budget" in result.error and "not sent" in result.error
+    assert "cannot reach" not in result.error
+    assert ledger(coach) == []  # refused before the call: no ledger row

@@ -24,6 +24,7 @@ from evals.messages_api import MessagesAPI, error, reply, text_reply, tool_reply
 from memory.checkpoints import open_checkpointer
 from memory.models import LedgerEntry, Lesson, Project, TranscriptEntry
 from memory.store import open_engine, session_scope
+from seam.pricing import Usage, price_table
 from telemetry.costs import cost_report
 
 MODEL = "claude-sonnet-5-5"
@@ -375,7 +376,14 @@ def test_a_failed_call_ends_the_turn_clearly_and_the_next_turn_works(sqlite_url,
         assert failed.tool_calls == [] and rows(coach.engine, Lesson) == []
         *ok, broken = ledger(coach)
         assert [r.status for r in ok] == ["ok", "ok"]
-        assert (broken.status, broken.request_id, broken.cost_usd) == ("error", request_id, 0)
+        # A stream cut after message_start was billed for its input: recorded, as failed.
+        billed = Usage(input_tokens=900, output_tokens=1) if script[0] is BROKEN_STREAM \
+            else Usage()
+        assert (broken.status, broken.request_id) == ("error", request_id)
+        assert (broken.input_tokens, broken.output_tokens) == (billed.input_tokens,
+                                                               billed.output_tokens)
+        assert broken.cost_usd == price_table().cost(MODEL, billed, date.today())
+        assert (broken.cost_usd > 0) is (script[0] is BROKEN_STREAM)
         assert words.lower() in (broken.error or "").lower()
         assert failed.cost_usd == 0
 

@@ -74,6 +74,11 @@ class Handler(BaseHTTPRequestHandler):
             "status": lambda: self._send(int(arg), b"nope"),
             "slow": self._slow,
             "huge": self._huge,
+            "endless": self._endless,
+            "drip": self._drip,
+            "pause": self._pause,
+            "marker": lambda: self._marker(int(arg)),
+            "garbage": self._garbage,
         }
         try:
             routes.get(head, lambda: self._send(404, b"not found"))()
@@ -89,6 +94,40 @@ class Handler(BaseHTTPRequestHandler):
     def _slow(self) -> None:
         self.server_state.stop.wait(5)
         self._send(200, b"late")
+
+    def _endless(self) -> None:
+        # No length and no end: only a reader that stops at the cap ever finishes.
+        self.send_response(200)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        chunk = b"e" * 65_536
+        while not self.server_state.stop.is_set():
+            self.wfile.write(chunk)
+
+    def _drip(self) -> None:
+        # One byte every 0.1 s for 4 s: every read is quick, the whole read is not.
+        self.send_response(200)
+        self.send_header("Content-Length", "40")
+        self.end_headers()
+        for _ in range(40):
+            if self.server_state.stop.wait(0.1):
+                return
+            self.wfile.write(b"d")
+            self.wfile.flush()
+
+    def _garbage(self) -> None:
+        self.wfile.write(b"NOT HTTP AT ALL\r\n\r\n")
+        self.wfile.flush()
+        self.close_connection = True
+
+    def _pause(self) -> None:
+        self.server_state.stop.wait(0.25)
+        self._send(200, b"after a pause")
+
+    def _marker(self, end: int) -> None:
+        # A Streamlit marker whose last byte is byte number `end` of the body.
+        marker = b"/_stcore/"
+        self._send(200, b"a" * (end - len(marker)) + marker + b"z" * 1000)
 
     def _huge(self) -> None:
         # A Streamlit marker placed past the cap proves the cap is honoured.
@@ -370,7 +409,7 @@ def test_redirect_to_non_http_scheme_fails(server: Server, target: str) -> None:
 # --- HTTP failures -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("status", [404, 500, 503])
+@pytest.mark.parametrize("status", [300, 404, 500, 503])
 def test_non_2xx_is_not_ok(server: Server, status: int) -> None:
     url = f"{server.base}/status/{status}"
     result = check_deployment_url(url, policy=LOCAL)
@@ -504,3 +543,106 @@ def test_bad_input_fails_cleanly(url: str, connections: list) -> None:
     assert result.status_code is None and result.latency_ms is None
     assert result.reason
     assert connections == []
+
+
+# --- limits pinned (each found unpinned by mutation testing) ----------------------------------
+
+
+def test_an_endless_body_is_read_only_up_to_the_cap(server: Server) -> None:
+    # Were reading to go on past the cap, this body would run into the deadline and fail.
+    result = check_deployment_url(f"{server.base}/endless", policy=LOCAL, max_bytes=100_000,
+                                  timeout=5)
+    assert result.ok is True, result.reason
+    assert result.reason == "HTTP 200"
+
+
+def test_the_deadline_bounds_the_whole_read_not_each_piece(server: Server) -> None:
+    # Each byte comes well within the timeout; the body as a whole takes 4 s.
+    result = check_deployment_url(f"{server.base}/drip", policy=LOCAL, timeout=0.5)
+    assert result.ok is False
+    assert result.reason == "timed out after 0.5 s"
+    assert result.status_code == 200  # it got as far as the body
+
+
+def test_latency_is_in_milliseconds(server: Server) -> None:
+    started = time.monotonic()
+    result = check_deployment_url(f"{server.base}/pause", policy=LOCAL)
+    wall_ms = (time.monotonic() - started) * 1000
+    assert result.latency_ms is not None and 250 <= result.latency_ms <= wall_ms
+
+
+@pytest.mark.parametrize(("end", "seen"), [(2_000_000, True), (2_000_001, False)])
+def test_the_default_body_cap_is_two_million_bytes(server: Server, end: int, seen: bool) -> None:
+    result = check_deployment_url(f"{server.base}/marker/{end}", policy=LOCAL)
+    assert result.ok is True
+    assert result.streamlit is seen
+
+
+def test_the_default_redirect_limit_is_five(server: Server) -> None:
+    assert check_deployment_url(f"{server.base}/count/5", policy=LOCAL).ok is True
+    six = check_deployment_url(f"{server.base}/count/6", policy=LOCAL)
+    assert six.ok is False and six.reason == "too many redirects (more than 5)"
+
+
+def test_the_default_timeout_is_ten_seconds() -> None:
+    import inspect
+
+    assert inspect.signature(check_deployment_url).parameters["timeout"].default == 10.0
+
+
+def test_an_informational_status_alone_fails_the_gate(server: Server) -> None:
+    result = check_deployment_url(f"{server.base}/status/199", policy=LOCAL, timeout=2)
+    assert result.ok is False
+
+
+def test_299_is_still_2xx(server: Server) -> None:
+    assert check_deployment_url(f"{server.base}/status/299", policy=LOCAL).ok is True
+
+
+@pytest.mark.parametrize("port", [0, 65536, 70000])
+def test_ports_outside_1_to_65535_are_refused_before_any_lookup(port: int) -> None:
+    result = check_deployment_url(f"http://example.com:{port}/", resolver=no_network)
+    assert result.ok is False and result.reason == f"not a valid port: {port}"
+
+
+@pytest.mark.parametrize("port", [1, 65535])
+def test_ports_1_and_65535_are_valid(port: int, connections: list) -> None:
+    # Valid, so the check goes on to resolve the host (here: to a private address).
+    result = check_deployment_url(f"http://example.com:{port}/",
+                                  resolver=fake_resolver({"example.com": ["10.0.0.7"]}))
+    assert result.ok is False and result.reason.startswith("refused:"), result.reason
+    assert connections == []
+
+
+def test_site_local_ipv6_is_refused() -> None:
+    assert AddressPolicy().check(ip_address("fec0::1")) == "site-local"
+    assert AddressPolicy().check(ip_address("feff::1")) == "site-local"
+
+
+def test_a_reply_that_is_not_http_fails_with_its_kind(server: Server) -> None:
+    result = check_deployment_url(f"{server.base}/garbage", policy=LOCAL, timeout=3)
+    assert result.ok is False
+    assert result.reason.startswith("request failed: RemoteProtocolError: "), result.reason
+
+
+def test_a_host_with_no_addresses_is_refused_with_that_reason(connections: list) -> None:
+    result = check_deployment_url("https://empty.example/",
+                                  resolver=fake_resolver({"empty.example": []}))
+    assert result.ok is False
+    assert result.reason == "could not resolve empty.example: no addresses"
+    assert connections == []
+
+
+def test_the_reasons_read_as_sentences(server: Server) -> None:
+    # What the learner reads, word for word (found unpinned by mutation testing).
+    assert check_deployment_url("http://10.0.0.1/").reason == \
+        "refused: 10.0.0.1 is a private address"
+    assert check_deployment_url("http://0.0.0.0/").reason == \
+        "refused: 0.0.0.0 is an unspecified address"
+    one = check_deployment_url(f"{server.base}/r2", policy=LOCAL)
+    assert one.reason == "HTTP 200 after 1 redirect"
+    page = check_deployment_url(f"{server.base}/streamlit", policy=LOCAL)
+    assert page.reason == "HTTP 200"
+    assert page.warnings == (
+        "this page looks like a Streamlit app; fine for a demo, but a portfolio project "
+        "reads better with a real front end or API",)

@@ -18,6 +18,7 @@ from tools.gates import (
     ProjectRecord,
     check_gate,
     difficulty,
+    is_local_repo,
     next_step,
     word_count,
 )
@@ -151,6 +152,22 @@ def test_build_refuses_mvp_of_0_or_4_features(scope: list[str]) -> None:
 @pytest.mark.parametrize("scope", [["a"], ["a", "b", "c"]])
 def test_build_accepts_mvp_of_1_to_3_features(scope: list[str]) -> None:
     assert check_gate(ProjectRecord(project("build", mvp_scope=scope))).passed
+
+
+@pytest.mark.parametrize("repo", ["git@github.com:ada/runbook-search.git",
+                                  "  git@git.example.com:team/tool  ",
+                                  "ssh://git@github.com/ada/tool.git", "git://example.com/tool"])
+def test_build_gate_passes_with_a_remote_it_cannot_check_locally(repo: str) -> None:
+    # An SSH remote is a remote, not a local path: no git is run against it.
+    assert is_local_repo(repo) is False
+    assert check_gate(ProjectRecord(project("build", repo=repo))).passed
+
+
+@pytest.mark.parametrize("repo", ["git@github.com", "ssh://", "ftp://example.com/tool"])
+def test_build_refuses_remotes_without_a_path_or_of_another_scheme(repo: str,
+                                                                    tmp_path: Path) -> None:
+    result = check_gate(ProjectRecord(project("build", repo=repo)))
+    assert [m.field for m in result.missing] == ["repo"]
 
 
 def test_build_refuses_missing_usage_note() -> None:
@@ -333,3 +350,24 @@ def test_steps_in_order_and_done_after_repeat() -> None:
 def test_done_project_gate_passes() -> None:
     result = check_gate(ProjectRecord(project(DONE, title="")))
     assert result.passed and result.step == DONE
+
+
+# ---------------------------------------------------------------- post-mortem length edges
+
+
+def words(n: int) -> str:
+    body = " ".join(["word"] * (n - 5))  # plus five words of section names
+    return f"What worked: {body}. What didn't. Tradeoffs."
+
+
+@pytest.mark.parametrize(("n", "ok"), [(1199, False), (1200, True), (2000, True),
+                                       (2001, False)])
+def test_postmortem_length_is_1200_to_2000_words_inclusive(n: int, ok: bool) -> None:
+    from tools.postmortem import postmortem_report
+
+    text = words(n)
+    assert word_count(text) == n
+    report = postmortem_report(text, {})
+    length_ok = any(p.startswith("length:") for p in report["passed"])
+    assert length_ok is ok, report
+

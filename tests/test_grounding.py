@@ -265,6 +265,97 @@ def test_the_report_counts_what_it_checked_and_leaves_the_bundle_alone() -> None
         "checked": 0, "unsupported": [], "grounded": True}
 
 
+# -- conversions pinned one direction at a time (each found unpinned by mutation testing) ----
+
+
+def note(text: str) -> dict[str, Any]:
+    """A bundle holding only one sentence of evidence."""
+    return {"project": {"usage_note": text}}
+
+
+@pytest.mark.parametrize("text, evidence", [
+    ("The evals pass at 0.91.", "passed at 91% of cases"),   # a percentage backs its share
+    ("The evals pass at 91%.", "pass rate 0.91"),           # a share backs its percentage
+    ("Half of them, 0.5, passed.", "50% passed"),
+    ("We had 0.02 of them.", "2% of cases"),
+    ("All of them passed: 100%.", "pass rate 1.0"),         # a whole share matches 100%
+    ("All of them passed: 100%.", "pass rate 1"),
+])
+def test_a_share_and_its_percentage_back_each_other(text: str, evidence: str) -> None:
+    assert unsupported(text, note(evidence)) == []
+
+
+@pytest.mark.parametrize("text, evidence", [
+    ("We had 9100 users.", "passed at 91% of cases"),  # 91% is 0.91, never 9,100
+    ("We had 9100 users.", "pass rate 0.91 and 91 cases"),
+    ("We had 200 users.", "2 of the features"),        # 2 is not a share: no 200
+    ("We had 100 users.", "project 1"),                # nor is 1 (an id, a count)
+    ("We had 0.2 of them.", "2% of cases"),            # 2% is 0.02, not 0.2
+])
+def test_a_figure_is_not_backed_by_another_scale(text: str, evidence: str) -> None:
+    assert len(unsupported(text, note(evidence))) == 1
+
+
+def test_dates_that_no_format_parses_need_the_words_themselves() -> None:
+    # "31 February" is no real day: it counts only where the evidence says it word for word.
+    assert [u["item"] for u in unsupported("It shipped on 31 February 2026.", note(
+        "shipped 2026-02-28"))] == ["31 February 2026"]
+    assert unsupported("It shipped on 31 February 2026.", note(
+        "it shipped on 31 February 2026, they said")) == []
+
+
+def test_sept_is_read_as_september() -> None:
+    assert unsupported("It shipped in Sept 2026.", note("shipped 2026-09-03")) == []
+    assert [u["item"] for u in unsupported("It shipped in Sept 2026.", note(
+        "shipped 2026-10-03"))] == ["Sept 2026"]
+
+
+def test_a_percentage_written_as_a_word_is_backed_by_its_share() -> None:
+    assert unsupported("It passed 91 percent of the cases.", note("pass rate 0.91")) == []
+    assert len(unsupported("It passed 92 percent of the cases.", note("pass rate 0.91"))) == 1
+
+
+def test_a_model_name_at_the_end_of_a_sentence_keeps_its_full_stop_out() -> None:
+    assert unsupported("The answers come from gpt-4o.", note("model gpt-4o")) == []
+
+
+def test_evidence_with_dates_and_non_ascii_urls_is_read_as_written() -> None:
+    from datetime import date
+
+    b = {"deployments": [{"url": "https://example.com/café", "checked_on": date(2026, 3, 14)}]}
+    assert unsupported("It runs at https://example.com/café and went live on 14 March 2026.",
+                       b) == []
+
+
+def test_a_url_ending_in_x_is_matched_whole() -> None:
+    assert unsupported("See https://example.com/ABX for it.",
+                       note("https://example.com/ABX")) == []
+    assert len(unsupported("See https://example.com/AB for it.",
+                           note("https://example.com/ABX"))) == 1
+
+
+@pytest.mark.parametrize("phrase", ["14 March 2026", "14 Mar 2026", "March 14, 2026",
+                                    "Mar 14 2026", "March 2026", "Mar 2026"])
+def test_every_written_date_form_is_read_by_its_day(phrase: str) -> None:
+    assert unsupported(f"It went live on {phrase}.", note("live since 2026-03-14")) == []
+    # another century with the same last two digits is another date
+    assert len(unsupported(f"It went live on {phrase}.", note("live since 2126-03-14"))) == 1
+
+
+def test_a_claim_at_the_very_start_is_reported_with_its_own_sentence() -> None:
+    assert unsupported("37 users came. Then more.", note("nothing")) == [
+        {"kind": "number", "item": "37", "sentence": "37 users came."}]
+
+
+def test_a_todo_before_a_claim_does_not_shift_its_sentence() -> None:
+    # The placeholder is blanked out, not removed, so positions still point into the text.
+    text = ("Intro. [TODO: first ask. Then ask about the users in week one] Later 37 users "
+            "came. Then more sentences follow here, and then some more of them.")
+    assert unsupported(text, note("nothing")) == [
+        {"kind": "number", "item": "37", "sentence":
+         "Then ask about the users in week one] Later 37 users came."}]
+
+
 # -- a draft's sentences ---------------------------------------------------------------------
 
 

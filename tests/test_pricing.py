@@ -276,7 +276,8 @@ def test_prompt_tokens_include_cache_reads_and_writes() -> None:
 def test_unknown_model_costs_none_not_zero(model: str, caplog: pytest.LogCaptureFixture) -> None:
     assert cost(model, input_tokens=1000, output_tokens=1000) is None
     assert cost(model) is None  # even with no tokens: unknown, not $0
-    assert any("unknown" in r.getMessage() for r in caplog.records)
+    assert caplog.messages == [f"no price for model {model!r}: its cost is recorded as "
+                               "unknown"] * 2
 
 
 # ---------------------------------------------------------------- user price file
@@ -323,3 +324,26 @@ def test_missing_user_price_file_is_ignored(tmp_path: Path) -> None:
 def test_price_table_is_cached() -> None:
     assert price_table() is price_table()
     assert price_table().knows("claude-sonnet-5-5")
+
+
+def test_a_call_before_the_first_price_period_has_an_unknown_cost(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    user = tmp_path / "prices.json"
+    user.write_text(json.dumps({"models": [{"ids": ["claude-new-1"], "periods": [
+        {"from": "2026-03-01", "input": "4", "cache_write_5m": "5", "cache_write_1h": "8",
+         "cache_read": "0.4", "output": "20"},
+        {"from": "2026-01-01", "input": "3", "cache_write_5m": "3.75", "cache_write_1h": "6",
+         "cache_read": "0.3", "output": "15"}]}]}))
+    table = PriceTable.load(user)
+    million_in = {"input_tokens": 1_000_000}
+    assert cost("claude-new-1", on=date(2025, 12, 31), table=table, **million_in) is None
+    assert caplog.messages == ["no price for model 'claude-new-1' on 2025-12-31 (its first "
+                               "price is from 2026-01-01): its cost is recorded as unknown"]
+    # from its first day on, each period's own rates (periods need not be listed in order)
+    assert cost("claude-new-1", on=date(2026, 1, 1), table=table, **million_in) == Decimal(3)
+    assert cost("claude-new-1", on=date(2026, 2, 28), table=table, **million_in) == Decimal(3)
+    assert cost("claude-new-1", on=date(2026, 3, 1), table=table, **million_in) == Decimal(4)
+    # no tokens cost nothing, whatever the day
+    assert cost("claude-new-1", on=date(2025, 12, 31), table=table) == Decimal(0)
+    assert table.rates("claude-new-1", date(2025, 12, 31)) == dict.fromkeys(
+        ("input", "cache_write_5m", "cache_write_1h", "cache_read", "output"))

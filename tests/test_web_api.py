@@ -75,7 +75,8 @@ def test_no_or_bad_token_is_401(server: Server, method: str, path: str,
     assert isinstance(r.json()["detail"], str)
 
 
-@pytest.mark.parametrize("body", [b'{"text":', b'{"text": 5}', b"not json", b'{"x": 1}'])
+@pytest.mark.parametrize("body", [b'{"text":', b'{"text": 5}', b"not json", b'{"x": 1}',
+                                  b'{"text": "caf\xe9"}'])  # not UTF-8: undecodable
 @pytest.mark.parametrize("auth", [None, "Bearer pc_not-a-token"])
 def test_a_bad_body_without_valid_credentials_is_still_401(server: Server, body: bytes,
                                                            auth: str | None) -> None:

@@ -102,7 +102,7 @@ def test_serve_on_loopback_prints_a_one_time_sign_in_link(tmp_path: Path) -> Non
             assert r.status_code == 303 and "coach_session" in browser.cookies
             page = browser.get(base + "/")
             assert page.status_code == 200 and ">me<" in page.text
-            assert browser.get(base + "/api/threads").json() == {"threads": []}
+            assert browser.get(base + "/api/threads").json() == {"threads": [], "next_cursor": None}
         assert httpx.get(link.group(1)).status_code == 401  # used once already
     # The learner who signed in through the link is a user, though they hold no token.
     listed = run_coach("--db", f"sqlite:///{tmp_path / 'c.db'}", "users", "list",
@@ -150,3 +150,23 @@ def test_workers_starting_at_once_set_up_checkpoints_once(pg_url: str) -> None:
 
     with ThreadPoolExecutor(starters) as pool:
         assert list(pool.map(start, range(starters))) == [True] * starters
+
+
+def test_serving_beyond_loopback_needs_allowed_hosts(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    env = coach_env(tmp_path / "home")
+    assert run_coach("--db", db, "users", "add", "ann", env=env).returncode == 0
+    r = run_coach("--db", db, "serve", "--host", "0.0.0.0", env=env)
+    assert r.returncode == 1
+    assert "--allowed-hosts" in one_error_line(r.stderr)
+
+
+@pytest.mark.slow
+def test_allowed_hosts_refuse_requests_for_any_other_host(tmp_path: Path) -> None:
+    with serving(f"sqlite:///{tmp_path / 'c.db'}", tmp_path / "home",
+                 "--allowed-hosts", "coach.test, 127.0.0.1") as (base, _):
+        assert httpx.get(base + "/healthz", headers={"Host": "coach.test"}).status_code == 200
+        refused = httpx.get(base + "/healthz", headers={"Host": "evil.test"})
+        assert refused.status_code == 400
+        rebound = httpx.get(base + "/api/threads", headers={"Host": "attacker.example:80"})
+        assert rebound.status_code == 400

@@ -72,6 +72,8 @@ class AddressPolicy:
             ("unspecified", ip.is_unspecified),
             ("loopback", ip.is_loopback),
             ("link-local", ip.is_link_local),
+            # fec0::/10, deprecated (RFC 3879) but still routed inside some networks.
+            ("site-local", isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local),
             ("multicast", ip.is_multicast),
             ("shared address space", ip in _SHARED),
             ("reserved", ip.is_reserved),
@@ -94,10 +96,46 @@ def _system_resolver(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
 
+def _within(deadline: float, timeout: float | None) -> float:
+    """The timeout of one network operation, cut so that it ends by the deadline."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise httpcore.ReadTimeout("the check's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read, write and TLS handshake ends by the check's deadline:
+    a server dripping bytes just under the per-read timeout cannot keep a check running."""
+
+    def __init__(self, inner: httpcore.NetworkStream, deadline: float) -> None:
+        self._inner = inner
+        self._deadline = deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _within(self._deadline, timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _within(self._deadline, timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        tls = self._inner.start_tls(ssl_context, server_hostname,
+                                    _within(self._deadline, timeout))
+        return _DeadlineStream(tls, self._deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
 class _GuardedBackend(httpcore.SyncBackend):
-    def __init__(self, policy: AddressPolicy, resolver: Resolver) -> None:
+    def __init__(self, policy: AddressPolicy, resolver: Resolver, deadline: float) -> None:
         self._policy = policy
         self._resolver = resolver
+        self._deadline = deadline
 
     def _validated(self, host: str, port: int) -> list[IPAddress]:
         host = host.strip("[]")
@@ -132,7 +170,9 @@ class _GuardedBackend(httpcore.SyncBackend):
         for ip in self._validated(host, port):
             try:
                 # Connect to the validated IP itself; TLS still verifies against the hostname.
-                return super().connect_tcp(str(ip), port, timeout, local_address, socket_options)
+                stream = super().connect_tcp(str(ip), port, _within(self._deadline, timeout),
+                                             local_address, socket_options)
+                return _DeadlineStream(stream, self._deadline)
             except httpcore.ConnectError as exc:
                 error = exc
         raise error or _Blocked(f"could not connect to {host}")
@@ -175,33 +215,32 @@ def _parse(url: str, base: httpx.URL | None = None) -> httpx.URL | str:
     return parsed
 
 
-def _read_capped(response: httpx.Response, max_bytes: int, deadline: float) -> bytes:
+def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
     # Raw bytes (we ask for identity encoding) so a compression bomb cannot bypass the cap.
+    # Reading stops at the cap (the connection is dropped, not drained); the deadline is
+    # enforced on every read by the connection itself (_DeadlineStream).
     body = bytearray()
     for chunk in response.iter_raw():
         body += chunk
         if len(body) >= max_bytes:
             break
-        if time.monotonic() > deadline:
-            raise httpx.ReadTimeout("deadline passed while reading the body")
     return bytes(body[:max_bytes])
 
 
 def _follow(
-    client: httpx.Client, progress: _Progress, max_redirects: int, max_bytes: int, deadline: float
+    client: httpx.Client, progress: _Progress, max_redirects: int, max_bytes: int
 ) -> None:
     # Redirects are followed by hand so every hop gets the Streamlit check and is recorded;
     # the address check happens per connection inside the guarded backend.
     while True:
         if is_streamlit_cloud_host(progress.url.host):
             raise _StreamlitCloud(STREAMLIT_CLOUD_REASON)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise httpx.TimeoutException("deadline passed")
-        with client.stream("GET", progress.url, timeout=remaining) as response:
+        # Every hop shares the one deadline, enforced per network operation (_within).
+        with client.stream("GET", progress.url) as response:
             progress.status = response.status_code
-            if not response.is_redirect:
-                progress.body = _read_capped(response, max_bytes, deadline)
+            # A 3xx without a Location (300 Multiple Choices) is an answer, not a hop.
+            if not response.is_redirect or "location" not in response.headers:
+                progress.body = _read_capped(response, max_bytes)
                 return
             if len(progress.redirects) >= max_redirects:
                 raise _Blocked(f"too many redirects (more than {max_redirects})")
@@ -224,14 +263,15 @@ def _failure_reason(exc: Exception, timeout: float) -> str:
     return f"request failed: {type(exc).__name__}: {exc}"
 
 
-def _client(policy: AddressPolicy, resolver: Resolver, timeout: float) -> httpx.Client:
+def _client(policy: AddressPolicy, resolver: Resolver, timeout: float,
+            deadline: float) -> httpx.Client:
     # httpx has no public hook for a network backend, so swap the transport's pool for one
     # built the same way but connecting through the guarded backend.
     transport = httpx.HTTPTransport()
     transport._pool.close()
     transport._pool = httpcore.ConnectionPool(
         ssl_context=httpx.create_ssl_context(),
-        network_backend=_GuardedBackend(policy, resolver),
+        network_backend=_GuardedBackend(policy, resolver, deadline),
     )
     # trust_env=False: an HTTP(S)_PROXY from the environment would bypass the guarded backend.
     return httpx.Client(
@@ -266,8 +306,9 @@ def check_deployment_url(
         )
 
     try:
-        with _client(policy or AddressPolicy(), resolver or _system_resolver, timeout) as client:
-            _follow(client, progress, max_redirects, max_bytes, start + timeout)
+        with _client(policy or AddressPolicy(), resolver or _system_resolver, timeout,
+                     start + timeout) as client:
+            _follow(client, progress, max_redirects, max_bytes)
     except _StreamlitCloud as exc:
         return result(False, str(exc), streamlit=True, streamlit_cloud=True)
     except Exception as exc:  # the gate must report, never crash the coach

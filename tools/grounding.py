@@ -40,8 +40,9 @@ def _decimal(token: str) -> Decimal | None:
 def number_forms(token: str) -> set[Decimal]:
     """A number and the forms it may take elsewhere (a share and its percentage).
 
-    Only a percentage (91%) or a plain share (0.91) gets the other form: scaling every
-    number both ways would let 1 (any project id) vouch for 10,000, and 24 for 240,000.
+    Only a percentage (91%) or a plain share below 1 (0.91) gets the other form: scaling
+    every number both ways would let 1 (any project id) vouch for 100 or 10,000, and 24 for
+    240,000. A whole share (1.0) still matches "100%", whose own forms include 1.
     """
     value = _decimal(token)
     if value is None:
@@ -49,7 +50,7 @@ def number_forms(token: str) -> set[Decimal]:
     forms = {value.normalize()}
     if "%" in token:
         forms.add((value / 100).normalize())
-    elif "$" not in token and 0 < value <= 1:
+    elif "$" not in token and 0 < value < 1:
         forms.add((value * 100).normalize())
     return forms
 
@@ -85,6 +86,7 @@ class Evidence:
     def supports_date(self, phrase: str) -> bool:
         """A written-out date counts when the bundle has the same day (or month)."""
         cleaned = re.sub(r"[.,]", "", phrase).strip()
+        cleaned = re.sub(r"(?i)\bsept\b", "Sep", cleaned)  # strptime knows only "Sep"
         for fmt, iso in (("%d %B %Y", "%Y-%m-%d"), ("%d %b %Y", "%Y-%m-%d"),
                          ("%B %d %Y", "%Y-%m-%d"), ("%b %d %Y", "%Y-%m-%d"),
                          ("%B %Y", "%Y-%m"), ("%b %Y", "%Y-%m")):
@@ -137,7 +139,8 @@ def grounding_report(text: str, bundle: dict[str, Any],
                               (MODEL, "model", evidence.mentions)):
         for m in pattern.finditer(masked):
             checked += 1
-            item = m.group(0).rstrip(".,;:!?") if kind == "url" else m.group(0)
+            # A full stop after a URL or a model name ("… gpt-4o.") ends the sentence.
+            item = m.group(0).rstrip(".,;:!?")
             if not ok(item):
                 claim(kind, item, m.start())
         # Mask what was checked so its digits are not checked again as numbers.

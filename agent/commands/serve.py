@@ -46,10 +46,15 @@ def serve(ctx: typer.Context,
           port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
           workers: int = typer.Option(1, "--workers", min=1, max=64,
                                       help="Worker processes (use PostgreSQL for several)."),
+          allowed_hosts: str = typer.Option(
+              "", "--allowed-hosts",
+              help="Comma-separated Host names the server answers to (e.g. "
+                   "coach.example.org,*.example.org); required off loopback."),
           ) -> None:
     """Serve the web app and the JSON API. On loopback, prints a sign-in link for you;
     on any other address, at least one user must exist (`coach users add NAME`)."""
     from agent.stack import make_model  # fail here, in one line, if the model is unusable
+    from agent.web.app import ALLOWED_HOSTS_VARIABLE
 
     settings: Settings = ctx.obj
     make_model(settings.model)
@@ -62,8 +67,14 @@ def serve(ctx: typer.Context,
         elif not web_users(engine):
             raise CoachError(f"serving on {host} (not loopback) needs at least one user with a "
                              "token: run `coach users add NAME` first, or serve on 127.0.0.1")
+    hosts = [h.strip() for h in allowed_hosts.split(",") if h.strip()]
+    if not loopback and not hosts:
+        raise CoachError(f"serving on {host} (not loopback) needs --allowed-hosts: the host "
+                         "names clients reach this server by (e.g. coach.example.org), so a "
+                         "request for any other Host is refused")
     # Worker processes read their settings from the environment they inherit.
     os.environ.update(settings_env(settings))
+    os.environ[ALLOWED_HOSTS_VARIABLE] = ",".join(hosts)
     base = f"http://{_url_host(host)}:{port}"
     if code is not None:
         minutes = int(LINK_TTL.total_seconds() // 60)

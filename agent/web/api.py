@@ -4,12 +4,15 @@ to the caller; another learner's id is answered exactly like a missing one (404)
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import text
+from sqlalchemy import and_, or_, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
@@ -17,9 +20,10 @@ from agent.steps import GUIDES
 from agent.threads import THREAD_ID, ThreadNotFound, Threads
 from agent.web.app import Web, web
 from agent.web.auth import caller
+from agent.web.ratelimit import guard_of
 from agent.web.rendering import markdown_html
 from agent.web.schemas import ERRORS, MessageIn, ThreadCreated, ThreadList, Transcript, Turn
-from agent.web.turns import check_message, draft_context, stream_turn, turn_runner
+from agent.web.turns import check_message, draft_context, released, stream_turn, turn_runner
 from memory.accounts import Caller
 from memory.models import PostmortemVersion, Project, Thread
 from memory.store import session_scope
@@ -32,6 +36,8 @@ W = Annotated[Web, Depends(web)]
 # Ids beyond a 32-bit integer would make PostgreSQL raise instead of finding nothing.
 ProjectId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 ThreadId = Annotated[str, Path(pattern=THREAD_ID.pattern)]
+# List endpoints answer a page at a time (a learner may have thousands of threads).
+PAGE, MAX_PAGE = 50, 200
 
 
 def _iso(value: Any) -> str:
@@ -62,23 +68,51 @@ def owned_thread(w: Web, me: Caller, thread_id: str) -> Thread:
         raise _not_found("thread") from exc
 
 
-@router.post("/api/threads", tags=["threads"], response_model=ThreadCreated)
-def create_thread(me: Me, w: W) -> ThreadCreated:
+@router.post("/api/threads", tags=["threads"], response_model=ThreadCreated,
+             responses={429: {"description": "too many threads created; see Retry-After"}})
+def create_thread(request: Request, me: Me, w: W) -> ThreadCreated:
     """Start a coaching thread; it continues the caller's active project."""
+    guard_of(request).hit("threads", f"user:{me.id}")
     return ThreadCreated(thread_id=Threads(w.engine, me.id).open())
 
 
 @router.get("/api/threads", tags=["threads"], response_model=ThreadList)
-def list_threads(me: Me, w: W) -> dict[str, Any]:
-    """The caller's threads, most recently used first."""
-    threads = Threads(w.engine, me.id).all(newest_first=True)
+def list_threads(me: Me, w: W, limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,
+                 cursor: Annotated[str | None, Query(max_length=200)] = None) -> dict[str, Any]:
+    """The caller's threads, most recently used first, a page at a time: pass the
+    response's `next_cursor` as `cursor` for the next page."""
+    query = select(Thread).where(Thread.user_id == me.id)
+    if cursor:
+        after, after_id = page_cursor(cursor)
+        query = query.where(or_(col(Thread.updated_at) < after,
+                                and_(col(Thread.updated_at) == after, col(Thread.id) < after_id)))
     with session_scope(w.engine) as s:
+        threads = list(s.exec(query.order_by(col(Thread.updated_at).desc(), col(Thread.id).desc())
+                              .limit(limit + 1)).all())
         titles = dict(s.exec(select(Project.id, Project.title)
                              .where(Project.user_id == me.id)).all())
+    more = len(threads) > limit
+    threads = threads[:limit]
     return {"threads": [
         {"thread_id": t.id, "turns": t.turns, "project_id": t.project_id,
          "project_title": titles.get(t.project_id), "created_at": _iso(t.created_at),
-         "updated_at": _iso(t.updated_at)} for t in threads]}
+         "updated_at": _iso(t.updated_at)} for t in threads],
+        "next_cursor": make_cursor(threads[-1].updated_at, threads[-1].id) if more else None}
+
+
+def make_cursor(when: datetime, thread_id: str) -> str:
+    """Where a page ended: the last row's sort key, so the next page starts right after it
+    whatever was added meanwhile."""
+    raw = json.dumps([when.isoformat(), thread_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def page_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        when, thread_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return datetime.fromisoformat(when), str(thread_id)
+    except (ValueError, TypeError) as exc:
+        raise HTTPException(422, "invalid request: cursor: not a cursor from this API") from exc
 
 
 @router.get("/api/threads/{thread_id}", tags=["threads"], response_model=Transcript)
@@ -110,7 +144,12 @@ async def send_message(thread_id: ThreadId, body: MessageIn, request: Request, m
                        w: W) -> Response:
     """Send the learner's message; the coach answers with one turn."""
     await run_in_threadpool(owned_thread, w, me, thread_id)
-    run = turn_runner(w, me, thread_id, check_message(body.text))
+    message = check_message(body.text)
+    guard = guard_of(request)
+    await run_in_threadpool(guard.hit, "messages", f"user:{me.id}")
+    # A slot among the learner's running turns, taken before the turn queues for a worker.
+    slot = await run_in_threadpool(guard.take_turn, me.id)
+    run = released(turn_runner(w, me, thread_id, message), lambda: guard.slots.give_back(slot))
     if "text/event-stream" in request.headers.get("accept", ""):
         return await stream_turn(run, w.turns)
     result = await asyncio.get_running_loop().run_in_executor(w.turns, run, None)

@@ -21,6 +21,7 @@ from fastapi_offline import FastAPIOffline
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from opentelemetry import trace
 from sqlalchemy import Engine
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from agent.errors import MAX_MESSAGE_BYTES
 from agent.portfolio.recheck import interval_hours, recheck
@@ -28,6 +29,7 @@ from agent.portfolio.schedule import Schedule
 from agent.settings import Settings
 from agent.web.errors import install_handlers
 from agent.web.middleware import BodyLimit, SecurityHeaders
+from agent.web.ratelimit import make_guard
 from memory.checkpoints import open_checkpointer
 from memory.store import open_engine
 from seam.model import Model
@@ -43,6 +45,9 @@ MAX_BODY_BYTES = 6 * MAX_MESSAGE_BYTES + 4096
 TURN_THREADS = 16
 # How long a web turn waits for another turn on the same thread before answering 409.
 LEASE_WAIT_S = 2.0
+
+# Set by `coach serve --allowed-hosts` for its worker processes.
+ALLOWED_HOSTS_VARIABLE = "COACH_ALLOWED_HOSTS"
 
 ModelFactory = Callable[[], Model]
 
@@ -84,7 +89,8 @@ def recheck_schedule(settings: Settings, engine: Engine) -> Schedule | None:
     return schedule
 
 
-def create_app(settings: Settings, model_factory: ModelFactory | None = None) -> FastAPI:
+def create_app(settings: Settings, model_factory: ModelFactory | None = None, *,
+               allowed_hosts: list[str] | None = None) -> FastAPI:
     factory = model_factory or default_factory(settings)
 
     @asynccontextmanager
@@ -96,6 +102,7 @@ def create_app(settings: Settings, model_factory: ModelFactory | None = None) ->
             with open_checkpointer(settings.database_url) as saver, \
                     ThreadPoolExecutor(TURN_THREADS, thread_name_prefix="turn") as pool:
                 app.state.web = Web(settings, engine, saver, provider, factory, pool)
+                app.state.guard = make_guard(engine)
                 schedule = recheck_schedule(settings, engine)
                 try:
                     yield
@@ -114,7 +121,11 @@ def create_app(settings: Settings, model_factory: ModelFactory | None = None) ->
                     "users add NAME`) or the session cookie of the sign-in page.")
     install_handlers(app)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)  # outermost: before anything reads
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)  # before anything reads the body
+    if allowed_hosts:
+        # Outermost: a request for another Host (DNS rebinding, a stray vhost) is refused
+        # with 400 before anything else runs.
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
 
     from agent.web import api, auth, dashboards, pages, playbook, portfolio_api, share
 
@@ -131,4 +142,6 @@ def create_app(settings: Settings, model_factory: ModelFactory | None = None) ->
 
 def create_app_from_env() -> FastAPI:
     """The import-string factory for `uvicorn --workers N` (settings from COACH_* vars)."""
-    return create_app(Settings.load())
+    hosts = [h.strip() for h in os.environ.get(ALLOWED_HOSTS_VARIABLE, "").split(",")
+             if h.strip()]
+    return create_app(Settings.load(), allowed_hosts=hosts or None)

@@ -19,6 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from agent.web.app import Web, web
+from agent.web.ratelimit import RateLimited, client_address, guard_of
 from agent.web.rendering import render
 from memory.accounts import (
     SESSION_TTL,
@@ -60,6 +61,9 @@ def caller(request: Request, w: Annotated[Web, Depends(web)]) -> Caller:
             raise _unauthorized("use `Authorization: Bearer TOKEN`")
         found = user_for_token(w.engine, token.strip())
         if found is None:
+            # Failures are counted per address: past the limit they answer 429, while a
+            # valid token from the same address (a shared NAT) still works.
+            guard_of(request).hit("bad_token", client_address(request))
             raise _unauthorized("unknown or revoked token")
         return found
     found = session_caller(w.engine, request.cookies.get(SESSION_COOKIE, ""))
@@ -100,6 +104,25 @@ def _signed_in(request: Request, w: Web, user_id: int, target: str) -> Response:
     return response
 
 
+def _refused(request: Request, name: str) -> Response | None:
+    """The sign-in page with 429 and Retry-After when this address failed too often."""
+    try:
+        guard_of(request).check(name, client_address(request))
+    except RateLimited as limited:
+        page = signin_page(f"Too many failed sign-ins from here: {limited.detail}.",
+                           status=429)
+        page.headers["Retry-After"] = str(limited.retry_after)
+        return page
+    return None
+
+
+def _count_failure(request: Request) -> None:
+    try:
+        guard_of(request).hit("signin", client_address(request))
+    except RateLimited:
+        pass  # this failure is answered 401; the next attempt gets the 429
+
+
 def signin_page(error: str = "", next_path: str = "/", status: int = 200) -> HTMLResponse:
     return HTMLResponse(render("signin.html", error=error, next=_local_path(next_path)),
                         status_code=status)
@@ -110,8 +133,12 @@ def signin_form(request: Request, w: Annotated[Web, Depends(web)], code: str = "
                 next: str = "/") -> Response:
     """The sign-in page, or a one-time link from `coach serve` (`?code=…`)."""
     if code:
+        refused = _refused(request, "signin")
+        if refused is not None:
+            return refused
         user_id = consume_link(w.engine, code[:200])
         if user_id is None:
+            _count_failure(request)
             return signin_page("That sign-in link is used or expired: sign in with your "
                                "token.", next, 401)
         return _signed_in(request, w, user_id, next)
@@ -126,8 +153,12 @@ async def signin(request: Request, w: Annotated[Web, Depends(web)]) -> Response:
     form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
     token = (form.get("token") or [""])[0].strip()
     target = (form.get("next") or ["/"])[0]
+    refused = await run_in_threadpool(_refused, request, "signin")
+    if refused is not None:
+        return refused
     found = await run_in_threadpool(user_for_token, w.engine, token)
     if found is None:
+        await run_in_threadpool(_count_failure, request)
         return signin_page("That token is not valid.", target, 401)
     return _signed_in(request, w, found.id, target)
 

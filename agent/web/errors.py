@@ -6,13 +6,17 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.errors import CoachError, ThreadBusy
 from memory.accounts import AccountError
 from memory.store import StoreError
 from seam.model import ModelError
+from telemetry.genai import redact
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +40,16 @@ def status_for(exc: BaseException) -> int:
 def detail_for(exc: BaseException) -> str:
     if status_for(exc) == 500:
         return "internal error: the server logged it"
-    return str(exc)
+    return redact(str(exc))
 
 
 def _where(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc) or "request"
 
 
-def _validation(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    # FastAPI parses a JSON body before it runs the auth dependency; a caller without
-    # credentials must still hear 401 (or 403), not what was wrong with the body.
+def _denied(request: Request) -> JSONResponse | None:
+    """FastAPI parses a JSON body before it runs the auth dependency; a caller without
+    credentials must still hear 401 (or 403), not what was wrong with the body."""
     if request.url.path.startswith("/api/"):
         from agent.web.auth import caller  # auth imports this module
 
@@ -56,6 +59,24 @@ def _validation(request: Request, exc: Exception) -> JSONResponse:
             return JSONResponse(status_code=denied.status_code,
                                 content={"detail": denied.detail},
                                 headers=getattr(denied, "headers", None))
+    return None
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    # A body FastAPI cannot even decode (bad UTF-8) is a 400 raised before auth runs.
+    if exc.status_code == 400:
+        denied = await run_in_threadpool(_denied, request)
+        if denied is not None:
+            return denied
+    return await http_exception_handler(request, exc)
+
+
+def _validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    denied = _denied(request)
+    if denied is not None:
+        return denied
     problems = [f"{_where(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in exc.errors()]
     return JSONResponse(status_code=422, content={
         "detail": "invalid request: " + "; ".join(problems[:5]), "problems": problems})
@@ -70,5 +91,6 @@ def _known(_request: Request, exc: Exception) -> JSONResponse:
 
 def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     for kind in (CoachError, AccountError, ModelError, StoreError, Exception):
         app.add_exception_handler(kind, _known)

@@ -46,6 +46,8 @@ class ThreadItem(BaseModel):
 
 class ThreadList(BaseModel):
     threads: list[ThreadItem]
+    # Pass as `?cursor=` for the next page; null on the last page.
+    next_cursor: str | None = None
 
 
 class TranscriptEntry(BaseModel):

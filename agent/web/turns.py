@@ -53,6 +53,16 @@ def turn_runner(w: Web, me: Caller, thread_id: str, text: str) -> TurnRun:
     return run
 
 
+def released(run: TurnRun, release: Callable[[], None]) -> TurnRun:
+    """`run`, then `release` (the learner's turn slot) however the turn ends."""
+    def wrapped(on_text: Callable[[str], None] | None) -> TurnResult:
+        try:
+            return run(on_text)
+        finally:
+            release()
+    return wrapped
+
+
 def draft_context(w: Web, me: Caller) -> ToolContext:
     # A learner's path would point at the server's disk, not their own.
     return drafting_context(w.settings, w.engine, me.id, w.model_factory(),

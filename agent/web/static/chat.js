@@ -106,10 +106,16 @@
   }
 
   async function loadThreads(selected) {
-    const { threads } = await json("/api/threads");
+    // The 50 most recently used threads (the API pages the rest); a thread opened by its
+    // link that is older than those is still offered.
+    const { threads } = await json("/api/threads?limit=50");
     const select = $("thread-select");
-    select.replaceChildren(...threads.map((t) => el("option", { value: t.thread_id },
-      `${t.project_title || "new thread"} · ${t.turns} turns · ${t.thread_id}`)));
+    const options = threads.map((t) => el("option", { value: t.thread_id },
+      `${t.project_title || "new thread"} · ${t.turns} turns · ${t.thread_id}`));
+    if (selected && !threads.some((t) => t.thread_id === selected)) {
+      options.push(el("option", { value: selected }, `older thread · ${selected}`));
+    }
+    select.replaceChildren(...options);
     threadId = selected || (threads[0] && threads[0].thread_id) || null;
     if (threadId) select.value = threadId;
     return threads;

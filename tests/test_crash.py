@@ -1,0 +1,154 @@
+"""Crash safety for real: a `coach chat` process SIGKILLed in the middle of a turn (while
+the model is answering, and while a tool is fetching a slow URL), then the same thread
+resumed in a new process. Nothing the learner said is lost, nothing is recorded twice,
+the dead process's lease does not hold the thread, and transcript and ledger agree."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from agent.threads import UNFINISHED
+from evals.messages_api import MessagesAPI, text_reply, tool_reply
+from memory.models import LedgerEntry, Project, Thread, TranscriptEntry
+from memory.store import open_engine, session_scope
+from tests.learner import coach_env, json_turns, lines_in, run_coach, start_coach
+
+pytestmark = pytest.mark.slow
+MODEL = "claude-sonnet-5-5"
+PROJECT = {"title": "Handover Helper", "problem": "Night-shift nurses hand over ten to twenty "
+           "patients in a few minutes from handwritten notes, and abnormal vitals get lost.",
+           "audience": "ward nurses", "personal_context": "six years of night shifts",
+           "success_criteria": "flags 95% of abnormal vitals"}
+
+
+@pytest.fixture
+def api() -> Iterator[MessagesAPI]:
+    with MessagesAPI() as server:
+        yield server
+
+
+@pytest.fixture
+def slow_site() -> Iterator[str]:
+    """A deployed app that takes 20 s to answer: a tool call is still fetching it when the
+    process is killed."""
+    stop = threading.Event()
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server API
+            stop.wait(20)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    worker = threading.Thread(target=server.serve_forever, daemon=True)
+    worker.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    stop.set()
+    server.shutdown()
+    server.server_close()
+    worker.join()
+
+
+def env_for(home: str, api: MessagesAPI) -> dict[str, str]:
+    return coach_env(home, private_urls=True, ANTHROPIC_API_KEY="test-key",
+                     ANTHROPIC_BASE_URL=api.base_url, COACH_MODEL=MODEL,
+                     COACH_BUDGET_USD="none")
+
+
+def kill_when(process: Any, ready: Any, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert process.poll() is None, process.stderr.read()
+        assert time.monotonic() < deadline, "the turn never reached the point to kill it at"
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(10)  # reaped, so the pid is gone for good
+    for pipe in (process.stdin, process.stdout, process.stderr):
+        pipe.close()
+
+
+def transcript(db: str) -> list[tuple[int, int, str, str]]:
+    engine = open_engine(db)
+    try:
+        with session_scope(engine) as s:
+            rows = s.exec(select(TranscriptEntry).order_by(
+                TranscriptEntry.turn, TranscriptEntry.seq)).all()  # type: ignore[arg-type]
+            return [(r.turn, r.seq, r.role, json.dumps(r.content)) for r in rows]
+    finally:
+        engine.dispose()
+
+
+def counts(db: str) -> dict[str, Any]:
+    engine = open_engine(db)
+    try:
+        with session_scope(engine) as s:
+            return {"projects": len(s.exec(select(Project)).all()),
+                    "ledger": [r.status for r in s.exec(select(LedgerEntry)).all()],
+                    "leases": [t.lease_owner for t in s.exec(select(Thread)).all()]}
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("where", ["model call", "tool call"])
+def test_a_turn_killed_mid_way_loses_nothing_and_the_thread_resumes_at_once(
+        api, slow_site, coach_home, tmp_path: Path, where: str) -> None:
+    db = f"sqlite:///{tmp_path / 'coach.db'}"
+    env = env_for(coach_home, api)
+    api.queue(tool_reply("create_project", PROJECT), text_reply("Project created."))
+    first = run_coach("--db", db, "chat", "--json", "--thread", "t1", env=env,
+                      stdin=lines_in(["I want to build a handover helper"]))
+    assert first.returncode == 0, first.stderr
+    # The turn to be killed: a model call that hangs, or a tool fetching a hanging URL.
+    if where == "model call":
+        api.queue({**text_reply("never seen"), "sleep": 8})
+    else:
+        api.queue(tool_reply("check_deployment", {"project_id": 1, "url": slow_site}))
+    requests_before = len(api.message_requests)
+    killed = start_coach("--db", db, "chat", "--json", "--thread", "t1", env=env)
+    assert killed.stdin is not None
+    killed.stdin.write("URL: it is deployed now\n")
+    killed.stdin.flush()
+    kill_when(killed, lambda: len(api.message_requests) > requests_before
+              and (where == "model call" or time.sleep(1.0) is None))
+    api.script.clear()
+
+    # A new process resumes the thread at once: the dead process's lease does not hold it.
+    api.queue(text_reply("Welcome back."))
+    started = time.monotonic()
+    resumed = run_coach("--db", db, "chat", "--json", "--thread", "t1", env=env,
+                        stdin=lines_in(["status please"]), timeout=60)
+    assert resumed.returncode == 0, resumed.stderr
+    assert time.monotonic() - started < 25  # not the 30 s lease wait, nor the 5 min lease
+    [turn] = json_turns(resumed.stdout)
+    assert turn["turn"] == 3 and turn["reply"] == "Welcome back."
+
+    rows = transcript(db)
+    killed_turn = [r for r in rows if r[0] == 2]
+    # The learner's message of the killed turn is kept, and the turn says it did not finish.
+    assert [(seq, role) for _, seq, role, _ in killed_turn] == [(0, "user"), (1, "error")]
+    assert "it is deployed now" in killed_turn[0][3] and UNFINISHED in killed_turn[1][3]
+    resumed_turn = [r for r in rows if r[0] == 3]
+    assert resumed_turn[0][2] == "user" and "status please" in resumed_turn[0][3]
+    assert resumed_turn[-1][2] == "assistant"
+    assert {r[0] for r in rows} == {1, 2, 3}  # no turn recorded twice
+    assert len({(r[0], r[1]) for r in rows}) == len(rows)
+    state = counts(db)
+    assert state["projects"] == 1  # the project of turn 1, once
+    assert state["leases"] == [None]  # released by the resumed process
+    # Turn 1's two calls and turn 3's one, plus (killed in a tool) the call that asked for
+    # the tool; a call killed before it finished leaves no row.
+    assert state["ledger"] == ["ok"] * (3 if where == "model call" else 4)
