@@ -7,11 +7,15 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-import psycopg
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
 from sqlalchemy.engine import make_url
+
+# Checkpoint connections per process: turns run in threads (16 in a web worker).
+POOL_SIZE = 8
 
 
 class PrunableSqliteSaver(SqliteSaver):
@@ -54,22 +58,34 @@ def open_checkpointer(url: str) -> Iterator[BaseCheckpointSaver]:
             conn.close()
         return
     conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-    with PostgresSaver.from_conn_string(conninfo) as pg_saver:
-        _setup_in_turn(pg_saver)
+    # A pool that checks each connection before lending it: after the server restarts, a
+    # dead connection is replaced instead of failing every later turn (one connection, as
+    # `from_conn_string` gives, would stay dead for the life of the process).
+    with ConnectionPool(conninfo, min_size=1, max_size=POOL_SIZE, open=True,
+                        check=ConnectionPool.check_connection,
+                        kwargs={"autocommit": True, "prepare_threshold": 0,
+                                "application_name": "coach-checkpoints",
+                                "row_factory": dict_row}) as pool:
+        pg_saver = PostgresSaver(pool)  # type: ignore[arg-type]
+        _setup_in_turn(pool, pg_saver)
         yield pg_saver
 
 
-def _setup_in_turn(saver: PostgresSaver) -> None:
+def _locked(row: object) -> bool:
+    values = list(row.values()) if isinstance(row, dict) else list(row or ())  # type: ignore[call-overload]
+    return bool(values and values[0])
+
+
+def _setup_in_turn(pool: ConnectionPool, saver: PostgresSaver) -> None:
     """LangGraph's checkpoint migrations are not safe to race: processes starting at once
     (`coach serve --workers N` on a fresh database) take turns. The lock is polled, not
     waited for: a waiting statement would be a transaction that the migrations' CREATE
-    INDEX CONCURRENTLY waits for in turn, a deadlock."""
-    conn = saver.conn
-    assert isinstance(conn, psycopg.Connection)  # from_conn_string: one autocommit connection
-    while not (conn.execute("SELECT pg_try_advisory_lock(7400102) AS locked").fetchone()
-               or {}).get("locked"):
-        time.sleep(0.05)
-    try:
-        saver.setup()
-    finally:
-        conn.execute("SELECT pg_advisory_unlock(7400102)")
+    INDEX CONCURRENTLY waits for in turn, a deadlock. It is held on a connection of its
+    own while `setup` runs on another from the pool."""
+    with pool.connection() as conn:
+        while not _locked(conn.execute("SELECT pg_try_advisory_lock(7400102)").fetchone()):
+            time.sleep(0.05)
+        try:
+            saver.setup()
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(7400102)")

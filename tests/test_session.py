@@ -416,3 +416,29 @@ def test_coach_open_resumes_the_thread_on_sqlite(sqlite_url: str) -> None:
 def test_a_new_process_resumes_the_thread_on_postgres(pg_url: str) -> None:
     settings = Settings.load(db=pg_url, user="ann", model="offline")
     resume_in_a_new_process(pg_url, lambda: Coach.open(settings))
+
+
+@pytest.mark.postgres
+def test_turns_go_on_after_the_servers_connections_are_dropped(pg_url: str) -> None:
+    """What a PostgreSQL restart does to a running coach: every connection it holds is cut.
+    The checkpointer's pool and the store's pre-ping replace them; no turn fails after."""
+    import psycopg
+
+    from tests.conftest import PG_URL
+
+    settings = Settings.load(db=pg_url, user="ann", model="offline")
+    with Coach.open(settings) as coach:
+        tid = coach.thread()
+        first = coach.turn(tid, FIRST_MESSAGE)
+        assert first.error is None
+        admin = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(admin, autocommit=True) as conn:
+            cut = conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = 'coach-checkpoints' AND pid <> pg_backend_pid()"
+            ).fetchone()
+        assert cut is not None and cut[0] >= 1
+        after = [coach.turn(tid, text) for text in ("status", "Worked: starting from real notes")]
+        assert [r.error for r in after] == [None, None]
+        assert [r.turn for r in after] == [2, 3]
+        assert after[0].project_id == first.project_id
