@@ -36,6 +36,8 @@ class ToolContext:
     extra_allowed_networks: Sequence[IPv4Network | IPv6Network] = ()
     # The deployment check's per-request timeout (seconds); tests shorten it.
     fetch_timeout: float = 10.0
+    # The whole shallow clone of a remote repository (seconds), for its audit.
+    clone_timeout: float = 30.0
     # Whether tools may read this machine's folders (a repo path, an audit). A server
     # shared by learners says no: a path there would point at the server's own disk.
     allow_local_paths: bool = True

@@ -77,11 +77,14 @@ class RecordEvidenceArgs(Args):
 def record_evidence(ctx: ToolContext, args: RecordEvidenceArgs) -> dict[str, Any]:
     """Record evidence the learner reports for step 4 (harden): evals, a CI gate that blocks
     regressions, observability (tracing tool and a trace or dashboard link), cost tracking.
-    A fact the learner confirms for the post-mortem is kind 'other' with details.confirmed."""
-    confirmed = args.details.get("confirmed")
-    if confirmed is not None and not _learner_said(ctx, str(confirmed)):
-        # Confirmation lets a figure past the grounding check: only the learner may give it.
-        raise ToolError("only the learner can confirm a fact, in their own words in this turn")
+    A fact the learner confirms for the post-mortem is kind 'other' with details.confirmed;
+    when the repository cannot be audited, the learner's acknowledgement that step 4 rests on
+    their word is kind 'other' with details.acknowledged (their words)."""
+    for key, verb in (("confirmed", "confirm a fact"), ("acknowledged", "acknowledge")):
+        said = args.details.get(key)
+        if said is not None and not _learner_said(ctx, str(said)):
+            # Both let a claim past a check: only the learner may give them.
+            raise ToolError(f"only the learner can {verb}, in their own words in this turn")
     with session_scope(ctx.engine) as s:
         own_project(s, ctx, args.project_id)
         ev = Evidence(project_id=args.project_id, kind=args.kind, details=args.details)

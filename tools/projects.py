@@ -17,10 +17,13 @@ from tools.gates import (
     check_gate,
     difficulty,
     is_local_repo,
+    is_remote_repo,
     local_repo_path,
     next_step,
     repo_problem,
 )
+from tools.remote import RemoteAudit
+from tools.verification import refresh_audit, remote_audit
 
 Text = Field(default=None, max_length=8000)
 RECENT_LESSONS = 20
@@ -140,8 +143,10 @@ class UpdateProjectArgs(ProjectFields):
         return value
 
 
-def checked_repo(ctx: ToolContext, repo: str) -> str:
-    """A repository the build gate can accept, as it will be stored."""
+def checked_repo(ctx: ToolContext, repo: str) -> tuple[str, RemoteAudit | None]:
+    """A repository the build gate can accept, as it will be stored, and for a URL the
+    audit of its shallow clone (a URL that is not a reachable git repository is refused;
+    a private one is kept, to be acknowledged at step 4)."""
     if is_local_repo(repo):
         if not ctx.allow_local_paths:
             raise ToolError("this coach runs on a server and cannot look at local folders: "
@@ -150,21 +155,30 @@ def checked_repo(ctx: ToolContext, repo: str) -> str:
     problem = repo_problem(repo)
     if problem:
         raise ToolError(f"repo needs {problem}")
-    return repo
+    if not is_remote_repo(repo):
+        return repo, None
+    remote = remote_audit(ctx, repo.strip())
+    if not remote.ok and not remote.private:
+        raise ToolError(f"repo needs a repository the coach can read: {remote.reason}")
+    return repo.strip(), remote
 
 
 def update_project(ctx: ToolContext, args: UpdateProjectArgs) -> dict[str, Any]:
     """Change facts of a project: title, problem, audience, personal_context, success_criteria,
     repo (URL or local git path), mvp_scope (1-3 features), usage_note (from a real run),
     capabilities. Returns the updated project and what its current gate still needs."""
+    remote = None
     if args.repo is not None:
-        args.repo = checked_repo(ctx, args.repo)
+        args.repo, remote = checked_repo(ctx, args.repo)
     with session_scope(ctx.engine) as s:
         project = own_project(s, ctx, args.project_id)
         changed = _apply(project, args)
         if not changed:
             raise ToolError("nothing to update: pass at least one field")
         s.add(project)
+        if remote is not None and project.id is not None:
+            s.add(Evidence(project_id=project.id, kind="audit", details=remote.as_details(),
+                           verified=True, ok=remote.ok))
         s.flush()
         return {"project_id": project.id, "updated": changed, "project": project_view(s, project)}
 
@@ -177,6 +191,10 @@ def advance_step(ctx: ToolContext, args: ProjectIdArgs) -> dict[str, Any]:
     """Try to move a project to its next step. The coach checks the current step's gate
     against stored evidence; if anything is missing, the step stays and the list of what is
     missing comes back. This is the only way a project's step changes."""
+    with session_scope(ctx.engine) as s:
+        seen = own_project(s, ctx, args.project_id)
+    # The gate is checked against a fresh audit: the learner may just have fixed the repo.
+    refresh_audit(ctx, seen)
     with session_scope(ctx.engine) as s:
         project = own_project(s, ctx, args.project_id)
         if project.step == DONE:
