@@ -333,4 +333,8 @@ def check_gate(rec: ProjectRecord) -> GateResult:
     step = rec.project.step
     if step == DONE:
         return GateResult(DONE, [])
-    return GATES[step](rec)
+    result = GATES[step](rec)
+    from tools.consistency import recheck_requirements  # it builds on this module's gates
+
+    result.missing += recheck_requirements(rec)
+    return result

@@ -10,6 +10,7 @@ from sqlmodel import Session, func, select
 from memory.models import Evidence, Lesson, PostmortemVersion, Project, StepTransition, utcnow
 from memory.store import session_scope
 from tools.base import Args, Tool, ToolContext, ToolError, load_record, own_project
+from tools.consistency import recheck_record, refusal, resolved_record, weakening
 from tools.gates import (
     CAPABILITIES,
     DONE,
@@ -91,8 +92,8 @@ def project_view(session: Session, project: Project) -> dict[str, Any]:
 
 def _apply(project: Project, fields: ProjectFields) -> list[str]:
     changed = []
-    for name, value in fields.model_dump(exclude_unset=True,
-                                       exclude={"project_id", "from_project_id"}).items():
+    for name, value in fields.model_dump(exclude_unset=True, exclude={
+            "project_id", "from_project_id", "insist"}).items():
         if value is None:
             continue
         setattr(project, name, value)
@@ -125,6 +126,9 @@ class UpdateProjectArgs(ProjectFields):
     mvp_scope: list[str] | None = Field(default=None, max_length=MAX_MVP_FEATURES,
                                         description="1 to 3 core features")
     usage_note: str | None = Text
+    insist: bool = Field(default=False, description=(
+        "only when the learner insists on a change that an earlier, passed gate would now "
+        "refuse: it is recorded and that step marked as needing a re-check"))
 
     @field_validator("repo")
     @classmethod
@@ -172,10 +176,20 @@ def update_project(ctx: ToolContext, args: UpdateProjectArgs) -> dict[str, Any]:
         args.repo, remote = checked_repo(ctx, args.repo)
     with session_scope(ctx.engine) as s:
         project = own_project(s, ctx, args.project_id)
+        assert project.id is not None
+        changes = {k: v for k, v in args.model_dump(exclude_unset=True).items()
+                   if v is not None}
+        weakened = weakening(load_record(s, project), changes)
+        if weakened and not args.insist:
+            raise ToolError(refusal(weakened))
         changed = _apply(project, args)
         if not changed:
             raise ToolError("nothing to update: pass at least one field")
         s.add(project)
+        mark = recheck_record(project.id, weakened) if weakened \
+            else resolved_record(load_record(s, project))
+        if mark is not None:
+            s.add(mark)
         if remote is not None and project.id is not None:
             s.add(Evidence(project_id=project.id, kind="audit", details=remote.as_details(),
                            verified=True, ok=remote.ok))
