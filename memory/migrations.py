@@ -210,7 +210,39 @@ def m004_web_sessions(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_users_token_hash ON users (token_hash)"))
 
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_thread_lease, m003_spans, m004_web_sessions]
+def m013a_i13_ingest(conn: Connection) -> None:
+    """#13: the learner's own traces (`POST /v1/traces`): per-project ingest tokens (sha256)
+    and the spans received, kept small."""
+    md = MetaData()
+    Table("projects", md, Column("id", Integer, primary_key=True))
+    tokens = Table(
+        "ingest_tokens", md,
+        Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
+        Column("token_hash", String(64), nullable=False, unique=True, index=True),
+        _at("created_at"),
+    )
+    spans = Table(
+        "received_spans", md, _id(),
+        Column("project_id", Integer, ForeignKey("projects.id"), nullable=False, index=True),
+        Column("trace_id", String(32), nullable=False),
+        Column("span_id", String(16), nullable=False),
+        Column("name", String(200), nullable=False),
+        Column("service", String(200), nullable=False),
+        Column("scope", String(200), nullable=False),
+        _at("start_time"), _at("end_time"),
+        Column("model", String(100)),
+        Column("provider", String(50)),
+        *[Column(c, Integer, nullable=False) for c in (
+            "input_tokens", "output_tokens", "cache_read_input_tokens",
+            "cache_creation_input_tokens")],
+        Column("attributes", JSON, nullable=False),
+        Column("received_at", DateTime(timezone=True), nullable=False, index=True),
+    )
+    md.create_all(conn, tables=[tokens, spans])
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_thread_lease, m003_spans, m004_web_sessions,
+                               m013a_i13_ingest]
 
 
 def _ensure_table(conn: Connection) -> None:

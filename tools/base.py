@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 from memory.models import Evidence, PostmortemVersion, Project
 from seam.pricing import PriceTable
 from tools.gates import ProjectRecord
+from tools.received import refresh_received
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,8 @@ def own_project(session: Session, ctx: ToolContext, project_id: int) -> Project:
 
 def load_record(session: Session, project: Project) -> ProjectRecord:
     pid = project.id
+    if pid is not None:
+        refresh_received(session, pid)  # spans from the learner's app verify step 4
     rec = ProjectRecord(
         project=project,
         evidence=list(session.exec(select(Evidence).where(Evidence.project_id == pid)).all()),

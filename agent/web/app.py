@@ -53,6 +53,8 @@ class Web:
     tracer_provider: trace.TracerProvider
     model_factory: ModelFactory
     turns: ThreadPoolExecutor
+    # OTLP exports accepted per ingest token per minute (`POST /v1/traces`).
+    ingest_rate: int = 120
 
 
 def web(request: Request) -> Web:
@@ -67,7 +69,8 @@ def default_factory(settings: Settings) -> ModelFactory:
     return lambda: make_model(settings.model)
 
 
-def create_app(settings: Settings, model_factory: ModelFactory | None = None) -> FastAPI:
+def create_app(settings: Settings, model_factory: ModelFactory | None = None,
+               ingest_rate: int = 120) -> FastAPI:
     factory = model_factory or default_factory(settings)
 
     @asynccontextmanager
@@ -78,7 +81,8 @@ def create_app(settings: Settings, model_factory: ModelFactory | None = None) ->
         try:
             with open_checkpointer(settings.database_url) as saver, \
                     ThreadPoolExecutor(TURN_THREADS, thread_name_prefix="turn") as pool:
-                app.state.web = Web(settings, engine, saver, provider, factory, pool)
+                app.state.web = Web(settings, engine, saver, provider, factory, pool,
+                                    ingest_rate)
                 yield
         finally:
             flush(provider)
@@ -92,14 +96,17 @@ def create_app(settings: Settings, model_factory: ModelFactory | None = None) ->
                     "users add NAME`) or the session cookie of the sign-in page.")
     install_handlers(app)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)  # outermost: before anything reads
+    from agent.web import api, auth, dashboards, ingest, pages
 
-    from agent.web import api, auth, dashboards, pages
+    # Outermost: before anything reads. OTLP exports are batches of spans, hence their own.
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES,
+                       overrides={"/v1/traces": ingest.INGEST_MAX_BODY})
 
     app.include_router(api.router)
     app.include_router(dashboards.router)
     app.include_router(auth.router)
     app.include_router(pages.router)
+    app.include_router(ingest.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
