@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from memory.vocabulary import LESSON_KINDS
+
 # Longer spellings first so that "Why me:" wins over "Why:".
 LABELS: dict[str, str] = {
     "success criteria": "success_criteria", "success criterion": "success_criteria",
@@ -40,7 +42,6 @@ COMMANDS = {
 URL_RE = re.compile(r"https?://[^\s<>\"')]+", re.IGNORECASE)
 CI_PROVIDERS = ("GitHub Actions", "GitLab CI", "CircleCI", "Jenkins", "Buildkite",
                 "Azure Pipelines", "Bitbucket Pipelines", "Travis CI", "Drone")
-LESSON_KINDS = ("worked", "didnt_work", "tradeoff", "decision")
 
 
 class AnswerError(ValueError):

@@ -7,14 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import select
 
 from memory.models import Project, Thread
 from memory.store import session_scope
 from seam.model import Model
 from tools import ToolContext
 from tools.base import Tool, ToolResult
-from tools.gates import DONE
+from tools.projects import active_project_id as active_project
 from tools.projects import project_view
 
 
@@ -34,6 +33,8 @@ class CoachRuntime:
     window_turns: int = 6
     max_model_calls: int = 8
     max_tokens: int = 2048
+    # What the coach's calls are for in the ledger: `coach`, or `eval` in a paid eval run.
+    purpose: str = "coach"
     on_text: Callable[[str], None] | None = None
     extra_metadata: dict[str, Any] = field(default_factory=dict)
     run_tool: Callable[[Tool, ToolContext, dict[str, Any]], ToolResult] = call_tool
@@ -47,10 +48,7 @@ class CoachRuntime:
 def active_project_id(rt: CoachRuntime) -> int | None:
     """The learner's most recent project that is not done yet."""
     with session_scope(rt.engine) as s:
-        project = s.exec(select(Project).where(Project.user_id == rt.user_id,
-                                               Project.step != DONE)
-                         .order_by(Project.id.desc())).first()  # type: ignore[union-attr]
-        return project.id if project else None
+        return active_project(s, rt.user_id)
 
 
 def opening_project_id(rt: CoachRuntime) -> int | None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from opentelemetry import trace
 from sqlalchemy import Engine
 
 from agent.settings import Settings
+from agent.stack import model_for, user_prices
 from seam.model import Model, ModelError, ModelRequest
-from seam.pricing import price_table
-from telemetry.budget import Budget
-from telemetry.ledger import MeteredModel
 from tools.base import ToolContext, ToolError
 from tools.drafter import SECTIONS
 from tools.grounding import grounding_report
@@ -40,7 +39,7 @@ class ClaudeDrafter:
         project = bundle["project"]
         response = self.model.complete(ModelRequest(
             system=SYSTEM, messages=messages, tools=[], max_tokens=self.max_tokens,
-            context={},
+            records={},
             metadata={"user_id": self.user_id, "project_id": project["id"],
                       "step": project["step"], "purpose": "postmortem"}))
         return response.text()
@@ -75,14 +74,14 @@ class ClaudeDrafter:
 
 
 def drafting_context(settings: Settings, engine: Engine, user_id: int, model: Model,
-                     *, allow_local_paths: bool = True) -> ToolContext:
-    """What the draft_postmortem tool needs: Claude drafts when Claude coaches, metered
-    and under the learner's daily budget; the offline drafter otherwise."""
-    prices = price_table(settings.home / "prices.json")
+                     *, allow_local_paths: bool = True,
+                     tracer_provider: trace.TracerProvider | None = None) -> ToolContext:
+    """What the draft_postmortem tool needs: Claude drafts when Claude coaches, through the
+    one model builder (ledger, the learner's budget, spans); the offline drafter otherwise."""
     drafter = None
     if model.provider != "offline":
-        limit = settings.budget_usd
-        budget = Budget(limit, engine, user_id, prices) if limit is not None else None
-        drafter = ClaudeDrafter(MeteredModel(model, engine, prices, budget=budget), user_id)
-    return ToolContext(engine, user_id, prices=prices, drafter=drafter,
+        drafter = ClaudeDrafter(model_for(settings, engine, user_id, purpose="postmortem",
+                                          inner=model, tracer_provider=tracer_provider),
+                                user_id)
+    return ToolContext(engine, user_id, prices=user_prices(settings), drafter=drafter,
                        allow_local_paths=allow_local_paths)

@@ -25,11 +25,16 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
 from agent.context import CoachRuntime, active_project_id, coach_view, opening_project_id
+from agent.settings import Settings
+from agent.stack import model_for
 from agent.state import CoachState
 from agent.steps import SYSTEM_PROMPT, instructions, step_tools
+from memory.store import open_engine
+from memory.users import ensure_user
+from memory.vocabulary import DONE
 from seam.model import Block, Message, ModelRequest, is_learner_text, text_of
 from tools import TOOLS
-from tools.gates import DONE, GATE_TOOL
+from tools.gates import GATE_TOOL
 
 Node = Callable[[CoachState, Runtime[CoachRuntime]], dict[str, Any]]
 SUMMARY_LINES = 12
@@ -78,17 +83,12 @@ def _runtime(runtime: Runtime[CoachRuntime]) -> CoachRuntime:
 
 @functools.cache
 def _standalone() -> tuple[Any, int, Any]:
-    """The store, learner and model from the environment, opened once per process."""
-    from agent.session import make_model  # agent.session imports this module
-    from agent.settings import Settings
-    from memory.store import open_engine
-    from memory.users import ensure_user
-    from telemetry.ledger import MeteredModel
-
+    """The store, learner and model from the environment, opened once per process; the
+    model is built like every other (metered, budgeted, traced)."""
     settings = Settings.load()
     engine = open_engine(settings.database_url)
-    return engine, ensure_user(engine, settings.user), MeteredModel(
-        make_model(settings.model), engine)
+    user_id = ensure_user(engine, settings.user)
+    return engine, user_id, model_for(settings, engine, user_id, purpose="coach")
 
 
 def listen(state: CoachState, runtime: Runtime[CoachRuntime]) -> dict[str, Any]:
@@ -109,7 +109,7 @@ def listen(state: CoachState, runtime: Runtime[CoachRuntime]) -> dict[str, Any]:
 
 def system_prompt(step: str | None, summary: str) -> str:
     """Stable across the calls of a step, so a model can cache it; the coach's records,
-    which change with every call, travel in `ModelRequest.context` instead."""
+    which change with every call, travel in `ModelRequest.records` instead."""
     parts = [SYSTEM_PROMPT, instructions(step)]
     if summary:
         parts.append("Earlier in this conversation:\n" + summary)
@@ -126,8 +126,8 @@ def coach(state: CoachState, runtime: Runtime[CoachRuntime]) -> dict[str, Any]:
         messages=state["messages"],
         tools=[TOOLS[name].schema() for name in step_tools(step)],
         max_tokens=rt.max_tokens,
-        context=view,
-        metadata={"user_id": rt.user_id, "thread_id": rt.thread_id, "purpose": "coach",
+        records=view,
+        metadata={"user_id": rt.user_id, "thread_id": rt.thread_id, "purpose": rt.purpose,
                   "project_id": project["id"] if project else None, "step": step,
                   **rt.extra_metadata},
         on_text=rt.on_text,
@@ -179,8 +179,8 @@ def _run(state: CoachState, rt: CoachRuntime, uses: list[Block]) -> dict[str, An
         else:
             result = rt.run_tool(tool, rt.tools(), use)
             ok, text = result.ok, result.text()
-            if ok and use["name"] in ("create_project", "start_next_project"):
-                project_id = result.project_id
+            if result.opened_project is not None:
+                project_id = result.opened_project
             if use["name"] == GATE_TOOL:
                 gate = result.content
         results.append({"type": "tool_result", "tool_use_id": use["id"], "content": text,

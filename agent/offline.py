@@ -48,9 +48,13 @@ class OfflineCoach:
 
     name = "offline"
     provider = "offline"
+    server_address: str | None = None
+
+    def count_tokens(self, request: ModelRequest) -> int | None:
+        return None  # estimates only: the offline coach costs nothing to call
 
     def complete(self, request: ModelRequest) -> ModelResponse:
-        blocks = self.decide(request.messages, request.context)
+        blocks = self.decide(request.messages, request.records)
         prompt = json.dumps([request.system, request.messages, request.tools], default=str)
         usage = Usage(input_tokens=_estimate(prompt),
                       output_tokens=_estimate(json.dumps(blocks)))

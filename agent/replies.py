@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from agent.steps import GUIDES, QUESTIONS
+from memory.vocabulary import LessonKind
 from seam.model import Block
 
-KIND_NAMES = {"worked": "what worked", "didnt_work": "what didn't work",
-              "tradeoff": "a tradeoff", "decision": "a decision"}
+KIND_NAMES: dict[LessonKind, str] = {"worked": "what worked", "didnt_work": "what didn't work",
+                                     "tradeoff": "a tradeoff", "decision": "a decision"}
 
 
 def _error(result: dict[str, Any]) -> str:
@@ -47,46 +49,66 @@ def _audit_line(r: dict[str, Any]) -> str:
     return "Audited the repository: " + ("; ".join(findings) if findings else "nothing found")
 
 
+def _created(args: dict[str, Any], r: dict[str, Any]) -> str:
+    return f"Started project #{r['project_id']}, “{args.get('title')}”."
+
+
+def _updated(_args: dict[str, Any], r: dict[str, Any]) -> str:
+    return "Saved " + ", ".join(f.replace("_", " ") for f in r["updated"]) + "."
+
+
+def _deployment(_args: dict[str, Any], r: dict[str, Any]) -> str:
+    if "error" in r:
+        return f"I couldn't check the deployment: {_error(r)}."
+    return _deployment_line(r)
+
+
+def _submitted(_args: dict[str, Any], r: dict[str, Any]) -> str:
+    verdict = "it passes the checks" if r.get("passed_checks") else \
+        "still needed: " + "; ".join(r.get("failed", []))
+    return f"Saved post-mortem version {r['version']} ({r['words']} words): {verdict}."
+
+
+def _drafted(_args: dict[str, Any], r: dict[str, Any]) -> str:
+    grounding = r["grounding"]
+    verdict = "every figure is backed by your evidence" if grounding["grounded"] else \
+        f"{len(grounding['unsupported'])} figure(s) need evidence"
+    return (f"Drafted post-mortem version {r['version']}: {r['words']} words "
+            f"(target {r['target_words']:,}); {verdict}. Fill in the [TODO]s, then "
+            "send it back with `Post-mortem: @file.md`. (`coach postmortem draft "
+            f"{r['project_id']} --out file.md` writes it to a file.)\n\n---\n\n" + r["text"])
+
+
+def _next_started(_args: dict[str, Any], r: dict[str, Any]) -> str:
+    return (f"Started your next project #{r['project_id']} at difficulty "
+            f"{r['difficulty']} (up from {r['previous']['difficulty']}).")
+
+
+Describer = Callable[[dict[str, Any], dict[str, Any]], str]
+# One sentence per tool about a call's outcome: (the call's input, its result) -> words.
+DESCRIBERS: dict[str, Describer] = {
+    "create_project": _created,
+    "update_project": _updated,
+    "check_deployment": _deployment,
+    "record_evidence": lambda _a, r: f"Recorded {_evidence_line(r['kind'], r['details'])}.",
+    "record_lesson": lambda _a, r: f"Noted {KIND_NAMES[r['kind']]} for your post-mortem.",
+    "audit_repository": lambda _a, r: _audit_line(r),
+    "submit_postmortem": _submitted,
+    "draft_postmortem": _drafted,
+    "start_next_project": _next_started,
+    "get_portfolio": lambda _a, r: portfolio_text(r),
+}
+# A failed deployment check is a finding to report, not a failed call.
+REPORTS_FAILURE = {"check_deployment"}
+
+
 def describe(call: Block, result: dict[str, Any]) -> str | None:
     """One sentence about one tool call's outcome."""
     name, args = call["name"], call["input"]
-    if not result.get("ok") and name != "check_deployment":
+    if not result.get("ok") and name not in REPORTS_FAILURE:
         return f"I couldn't {name.replace('_', ' ')}: {_error(result)}."
-    if name == "create_project":
-        return f"Started project #{result['project_id']}, “{args.get('title')}”."
-    if name == "update_project":
-        return "Saved " + ", ".join(f.replace("_", " ") for f in result["updated"]) + "."
-    if name == "check_deployment":
-        if "error" in result:
-            return f"I couldn't check the deployment: {_error(result)}."
-        return _deployment_line(result)
-    if name == "record_evidence":
-        return f"Recorded {_evidence_line(result['kind'], result['details'])}."
-    if name == "record_lesson":
-        return f"Noted {KIND_NAMES[result['kind']]} for your post-mortem."
-    if name == "audit_repository":
-        return _audit_line(result)
-    if name == "submit_postmortem":
-        verdict = "it passes the checks" if result.get("passed_checks") else \
-            "still needed: " + "; ".join(result.get("failed", []))
-        return (f"Saved post-mortem version {result['version']} ({result['words']} words): "
-                f"{verdict}.")
-    if name == "draft_postmortem":
-        grounding = result["grounding"]
-        verdict = "every figure is backed by your evidence" if grounding["grounded"] else \
-            f"{len(grounding['unsupported'])} figure(s) need evidence"
-        return (f"Drafted post-mortem version {result['version']}: {result['words']} words "
-                f"(target {result['target_words']:,}); {verdict}. Fill in the [TODO]s, then "
-                "send it back with `Post-mortem: @file.md`. (`coach postmortem draft "
-                f"{result['project_id']} --out file.md` writes it to a file.)\n\n---\n\n"
-                + result["text"])
-    if name == "start_next_project":
-        prev = result["previous"]
-        return (f"Started your next project #{result['project_id']} at difficulty "
-                f"{result['difficulty']} (up from {prev['difficulty']}).")
-    if name == "get_portfolio":
-        return portfolio_text(result)
-    return None
+    describer = DESCRIBERS.get(name)
+    return describer(args, result) if describer else None
 
 
 def portfolio_text(result: dict[str, Any]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tools.gates import CAPABILITIES, DONE, STEPS
+from memory.vocabulary import CAPABILITIES, DONE, STEPS
 
 
 @dataclass(frozen=True)

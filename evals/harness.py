@@ -31,6 +31,7 @@ from memory.models import (
 )
 from memory.store import open_engine, session_scope
 from seam.model import Model
+from telemetry.budget import Budget
 from tools import ToolContext
 
 PAGES: dict[str, Page] = {
@@ -118,8 +119,9 @@ def snapshot(engine: Any, thread_id: str | None) -> dict[str, Any]:
         return out
 
 
-def run_case(case: Case, model: Model) -> Outcome:
-    """Run a case's messages through a real Coach and keep what it left behind."""
+def run_case(case: Case, model: Model, budget: Budget | None = None) -> Outcome:
+    """Run a case's messages through a real Coach and keep what it left behind. A paid run
+    passes the learner's `budget`: its calls are then held to it and recorded as `eval`."""
     outcome = Outcome(case)
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
@@ -135,9 +137,11 @@ def run_case(case: Case, model: Model) -> Outcome:
                                extra_allowed_networks=[ip_network("127.0.0.1/32")])
 
         def coach(saver: Any) -> Coach:
-            budget = Decimal(str(case.budget_usd)) if case.budget_usd is not None else None
+            limit = Decimal(str(case.budget_usd)) if case.budget_usd is not None else None
             return Coach(engine, saver, user="learner", model=model, tool_context=tools,
-                         tracer_provider=provider, budget_usd=budget)
+                         tracer_provider=provider, budget_usd=limit,
+                         budget=budget if limit is None else None,
+                         purpose="eval" if budget is not None else "coach")
 
         started = time.perf_counter()
         thread = None

@@ -31,7 +31,7 @@ class RubricJudge:
         turns = [f"LEARNER: {m}\nCOACH: {r}" for m, r in zip(
             o.case.messages, o.replies, strict=False)]
         request = ModelRequest(
-            system=RUBRIC, tools=[], max_tokens=300, context={},
+            system=RUBRIC, tools=[], max_tokens=300, records={},
             messages=[{"role": "user", "content": [{"type": "text", "text": (
                 f"Persona: {o.case.persona}\n\n" + "\n\n".join(turns)[-12000:])}]}],
             metadata={"user_id": self.user_id, "purpose": "judge"})

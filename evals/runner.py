@@ -13,6 +13,7 @@ from evals.dataset import BASELINE, Case
 from evals.graders import Grader, graders_for
 from evals.harness import Outcome, run_case
 from seam.model import Model
+from telemetry.budget import Budget
 
 
 @dataclass
@@ -52,9 +53,9 @@ def grade(outcome: Outcome, extra: Sequence[Grader] = ()) -> dict[str, Any]:
 
 
 def run_one(case: Case, make_model: Callable[[], Model],
-            extra: Sequence[Grader] = ()) -> dict[str, Any]:
+            extra: Sequence[Grader] = (), budget: Budget | None = None) -> dict[str, Any]:
     try:
-        return grade(run_case(case, make_model()), extra)
+        return grade(run_case(case, make_model(), budget=budget), extra)
     except Exception as exc:  # one broken case must not hide the others' results
         return {"passed": False, "score": 0.0, "tokens": 0, "cost_usd": None, "latency_s": 0,
                 "errors": [f"{type(exc).__name__}: {exc}"],
@@ -64,13 +65,14 @@ def run_one(case: Case, make_model: Callable[[], Model],
 def run_cases(cases: list[Case], make_model: Callable[[], Model], *, repeat: int = 1,
               workers: int = 4, on_done: Callable[[str], None] | None = None,
               judges: Sequence[Grader] = (),
-              on_ledger: Callable[[list[dict[str, Any]]], None] | None = None
-              ) -> dict[str, Any]:
-    """Every case `repeat` times, each on its own temporary database, in parallel."""
+              on_ledger: Callable[[list[dict[str, Any]]], None] | None = None,
+              budget: Budget | None = None) -> dict[str, Any]:
+    """Every case `repeat` times, each on its own temporary database, in parallel. With a
+    `budget` (the learner's), every model call is held to it and is recorded as `eval`."""
     results = {c.id: CaseResult(c.id) for c in cases}
     jobs = [c for c in cases for _ in range(repeat)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for case, run in zip(jobs, pool.map(lambda c: run_one(c, make_model, judges), jobs),
+        for case, run in zip(jobs, pool.map(lambda c: run_one(c, make_model, judges, budget), jobs),
                              strict=True):
             if on_ledger:
                 on_ledger(run.pop("ledger", []))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Protocol
 
 from seam.pricing import Usage
@@ -23,9 +24,9 @@ class ModelRequest:
     messages: list[Message]
     tools: list[dict[str, Any]]
     max_tokens: int = 2048
-    # The coach's view of the learner (project, step, gate) that the system prompt
-    # renders as text; the offline coach reads it directly.
-    context: dict[str, Any] = field(default_factory=dict)
+    # The coach's records of the learner (project, step, gate): they change with every
+    # call, so Claude gets them after the last cache breakpoint; the offline coach reads them.
+    records: dict[str, Any] = field(default_factory=dict)
     # Who the call is for (user, thread, project, step, purpose): for the ledger.
     metadata: dict[str, Any] = field(default_factory=dict)
     # Called with each piece of reply text as it arrives, when the model streams.
@@ -41,6 +42,11 @@ class ModelResponse:
     id: str = ""
     request_id: str | None = None
     estimated: bool = False
+    # Set by the ledger wrapper: what the call cost (None = not in the price table, i.e.
+    # unknown, never $0) and its ledger row. They travel on the response, so the tracing
+    # wrapper and the turn's totals read them without a side channel.
+    cost_usd: Decimal | None = None
+    ledger_id: int | None = None
 
     def text(self) -> str:
         return "\n\n".join(b["text"] for b in self.content if b.get("type") == "text").strip()
@@ -58,8 +64,31 @@ class ModelError(Exception):
 class Model(Protocol):
     name: str
     provider: str
+    # The host calls go to (`server.address` in spans), or None for a model with no server.
+    server_address: str | None
 
     def complete(self, request: ModelRequest) -> ModelResponse: ...
+
+    def count_tokens(self, request: ModelRequest) -> int | None:
+        """The prompt's exact token count, or None for a model that cannot count."""
+        ...
+
+
+class WrapperModel:
+    """A model around another one (the ledger, the budget, tracing): it owns `inner`,
+    `name` and `provider`, and forwards the optional abilities some models have."""
+
+    def __init__(self, inner: Model):
+        self.inner = inner
+        self.name = inner.name
+        self.provider = inner.provider
+        self.server_address = inner.server_address
+
+    def complete(self, request: ModelRequest) -> ModelResponse:
+        return self.inner.complete(request)
+
+    def count_tokens(self, request: ModelRequest) -> int | None:
+        return self.inner.count_tokens(request)
 
 
 def is_learner_text(message: Message) -> bool:

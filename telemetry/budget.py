@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from memory.models import LedgerEntry
 from memory.store import session_scope
-from seam.model import ModelError, ModelRequest
+from seam.model import Model, ModelError, ModelRequest, ModelResponse, WrapperModel
 from seam.pricing import MILLION, PriceTable
 
 
@@ -55,11 +55,11 @@ class Budget:
         return cost
 
     def check(self, model: str, request: ModelRequest,
-              count: Callable[[ModelRequest], int] | None) -> None:
+              count: Callable[[ModelRequest], int | None] | None) -> None:
         left = self.limit - self.spent_today()
         # A cheap upper bound first (2 characters a token); count exactly only when close.
         rough = len(json.dumps([request.system, request.tools, request.messages,
-                                request.context], default=str)) // 2
+                                request.records], default=str)) // 2
         worst = self.worst_case(model, rough, request.max_tokens)
         if worst is None:
             raise BudgetExceeded(
@@ -68,9 +68,23 @@ class Budget:
         if worst <= left:
             return
         if count is not None:
-            worst = self.worst_case(model, count(request), request.max_tokens) or worst
+            counted = count(request)
+            if counted is not None:
+                worst = self.worst_case(model, counted, request.max_tokens) or worst
         if worst > left:
             raise BudgetExceeded(
                 f"today's budget is ${self.limit:f} and ${max(left, Decimal(0)):.4f} is left;"
                 f" this call could cost up to ${worst:.4f}, so it was not sent. Raise "
                 "COACH_BUDGET_USD (or set it to none); the budget resets at midnight UTC")
+
+
+class BudgetedModel(WrapperModel):
+    """Refuses, before it is sent, a call that could take the learner past the day's cap."""
+
+    def __init__(self, inner: Model, budget: Budget):
+        super().__init__(inner)
+        self.budget = budget
+
+    def complete(self, request: ModelRequest) -> ModelResponse:
+        self.budget.check(self.name, request, self.count_tokens)
+        return self.inner.complete(request)

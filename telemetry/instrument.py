@@ -6,8 +6,9 @@ compiles the graph with `node_spans(...)`, giving the trace
 
     invoke_agent coach → node … → chat {model} | execute_tool {name}
 
-`InstrumentedModel` wraps the ledger's `MeteredModel`, so the ledger row is written
-inside the `chat` span (and carries its ids) and its price is the one the span shows.
+`InstrumentedModel` wraps the ledger's `MeteredModel` (see `agent/stack.py`, the one
+place the stack is built), so the ledger row is written inside the `chat` span (and
+carries its ids) and its price, carried on the response, is the one the span shows.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, StatusCode
 
-from seam.model import Model, ModelError, ModelRequest, ModelResponse
+from seam.model import Model, ModelError, ModelRequest, ModelResponse, WrapperModel
 from telemetry import genai
 from telemetry.metrics import ModelMetrics
 from tools.base import Tool, ToolContext, ToolResult
@@ -29,48 +31,36 @@ from tools.gates import GATE_TOOL
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _innermost(model: Any, attribute: str) -> Any:
-    """An attribute of the wrapped model (e.g. the Claude client's server address)."""
-    while model is not None:
-        if hasattr(model, attribute):
-            return getattr(model, attribute)
-        model = getattr(model, "inner", None)
-    return None
-
-
 def _error_type(exc: BaseException) -> str:
     return exc.kind if isinstance(exc, ModelError) else type(exc).__qualname__
 
 
-class InstrumentedModel:
+class InstrumentedModel(WrapperModel):
     """A model whose every call is a `chat {model}` CLIENT span plus GenAI metrics."""
 
     def __init__(self, inner: Model, tracer_provider: trace.TracerProvider,
                  meter_provider: metrics.MeterProvider | None = None, *,
                  capture_content: bool = False, user: str | None = None,
-                 redactor: genai.Redactor | None = None):
-        self.inner = inner
-        self.name = inner.name
-        self.provider = inner.provider
+                 redactor: genai.Redactor | None = None, purpose: str = "coach"):
+        super().__init__(inner)
+        # What calls are for unless a request says otherwise (a drafter sharing the
+        # coach's stack says `postmortem`): the ledger, spans and metrics read it.
+        self.purpose = purpose
         self.tracer = tracer_provider.get_tracer("portfolio-coach")
         self.metrics = ModelMetrics(meter_provider or metrics.NoOpMeterProvider())
         self.capture_content = capture_content
         self.user = user
         self.redact = redactor or genai.Redactor()
-        self.server_address = _innermost(inner, "server_address")
-
-    def __getattr__(self, name: str) -> Any:
-        # Optional model abilities (count_tokens, …) pass through to the wrapped model.
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
 
     def complete(self, request: ModelRequest) -> ModelResponse:
+        if not request.metadata.get("purpose"):
+            request = replace(request, metadata={**request.metadata, "purpose": self.purpose})
         meta = request.metadata
         base = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": self.provider,
                 "gen_ai.request.model": self.name}
-        if self.server_address:
-            base["server.address"] = self.server_address
+        address = self.server_address
+        if address:
+            base["server.address"] = address
         attributes = {**base, **self._request_attributes(request)}
         started = time.perf_counter()
         with self.tracer.start_as_current_span(
@@ -84,17 +74,17 @@ class InstrumentedModel:
                 span.set_status(StatusCode.ERROR, self.redact(str(exc)))
                 self.metrics.record({**base, "error.type": kind},
                                     time.perf_counter() - started, None, None,
-                                    meta.get("purpose", "coach"))
+                                    meta["purpose"])
                 raise
-            call = getattr(self.inner, "last_call", None)
-            cost = call.cost_usd if call is not None else None
-            span.set_attributes(self._response_attributes(response, cost, call is not None))
+            cost = response.cost_usd
+            span.set_attributes(self._response_attributes(response, cost,
+                                                          response.ledger_id is not None))
             if self.capture_content:
                 span.set_attribute("gen_ai.output.messages", self.redact.json(
                     [genai.message("assistant", response.content, response.stop_reason)]))
         self.metrics.record({**base, "gen_ai.response.model": response.model or self.name},
                             time.perf_counter() - started, response.usage, cost,
-                            meta.get("purpose", "coach"))
+                            meta["purpose"])
         return response
 
     def _request_attributes(self, request: ModelRequest) -> dict[str, Any]:
@@ -102,7 +92,7 @@ class InstrumentedModel:
         out: dict[str, Any] = {
             "gen_ai.request.max_tokens": request.max_tokens,
             "openinference.span.kind": "LLM", "llm.model_name": self.name,
-            "llm.provider": self.provider, "coach.purpose": meta.get("purpose", "coach"),
+            "llm.provider": self.provider, "coach.purpose": meta["purpose"],
         }
         user = self.user or meta.get("user_id")
         if user is not None:

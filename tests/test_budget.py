@@ -77,7 +77,7 @@ def first_request(text: str) -> ModelRequest:
     return ModelRequest(system=system_prompt(None, ""),
                         tools=[TOOLS[name].schema() for name in step_tools(None)],
                         messages=[{"role": "user", "content": [{"type": "text", "text": text}]}],
-                        context={"project": None})
+                        records={"project": None})
 
 
 def worst_case(prompt_tokens: int | Decimal) -> Decimal:

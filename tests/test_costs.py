@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from agent.session import ensure_user
 from memory.models import LedgerEntry
 from memory.store import open_engine, session_scope
+from memory.users import ensure_user
 from telemetry.costs import cost_report
 
 COACH = str(Path(sys.executable).with_name("coach"))

@@ -13,6 +13,7 @@ import pytest
 from agent.offline import OfflineCoach
 from evals.dataset import Case, load_cases
 from evals.runner import baseline_from, load_baseline, regressions, run_cases
+from tests.doubles import ExplodingCoach
 from tools import evidence
 from tools.deployment import DeploymentCheck, is_streamlit_cloud_host
 
@@ -90,13 +91,7 @@ def test_an_exception_in_a_case_fails_that_case_only():
     bad = Case(id="bad", persona="p", messages=["x"], start_at=None,
                expect=good.expect.model_copy(update={"projects": 0}))
 
-    class Exploding(OfflineCoach):
-        def complete(self, request):
-            if "x" == request.messages[-1]["content"][0].get("text"):
-                raise RuntimeError("boom")
-            return super().complete(request)
-
-    report = run_cases([good, bad], Exploding, workers=2)
+    report = run_cases([good, bad], ExplodingCoach, workers=2)
     by_id = {r["id"]: r for r in report["cases"]}
     assert by_id["status-help-portfolio"]["passed"]
     assert not by_id["bad"]["passed"] and "boom" in by_id["bad"]["errors"][0]

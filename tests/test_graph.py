@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,57 +12,15 @@ from sqlmodel import select
 
 from agent.context import CoachRuntime
 from agent.graph import SUMMARY_LINES, build_graph, complete_turns, fold, turn_starts
-from agent.session import ensure_user
 from agent.steps import instructions
 from memory.models import Evidence, Lesson, Project
 from memory.store import session_scope
-from seam.model import Block, Message, ModelRequest, ModelResponse
-from seam.pricing import Usage
+from memory.users import ensure_user
+from seam.model import Block, Message
+from tests.doubles import ScriptedModel, respond, text, use
 
 GOOD_PROBLEM = ("Night-shift nurses hand over ten to twenty patients in a few minutes from "
                 "handwritten notes, and abnormal vitals get lost when the ward is busy.")
-
-
-class ScriptedModel:
-    """A Model that answers with queued responses and remembers every request."""
-
-    name = "scripted"
-    provider = "test"
-
-    def __init__(self, *responses: ModelResponse | list[Block]) -> None:
-        self.queue: list[ModelResponse | list[Block]] = list(responses)
-        self.requests: list[ModelRequest] = []
-        self.default: Callable[[ModelRequest], list[Block]] | None = None
-
-    def complete(self, request: ModelRequest) -> ModelResponse:
-        # Copy the messages: the graph builds new lists, but be safe about later mutation.
-        self.requests.append(ModelRequest(
-            system=request.system, messages=json.loads(json.dumps(request.messages)),
-            tools=request.tools, context=request.context, metadata=request.metadata))
-        if self.queue:
-            item = self.queue.pop(0)
-        elif self.default is not None:
-            item = self.default(request)
-        else:
-            raise AssertionError("the scripted model ran out of responses")
-        if isinstance(item, ModelResponse):
-            return item
-        return respond(*item)
-
-
-def respond(*blocks: Block, stop_reason: str | None = None) -> ModelResponse:
-    uses = any(b["type"] == "tool_use" for b in blocks)
-    return ModelResponse(content=list(blocks),
-                         stop_reason=stop_reason or ("tool_use" if uses else "end_turn"),
-                         usage=Usage(input_tokens=10, output_tokens=5), model="scripted")
-
-
-def text(value: str) -> Block:
-    return {"type": "text", "text": value}
-
-
-def use(id_: str, name: str, input_: Any) -> Block:
-    return {"type": "tool_use", "id": id_, "name": name, "input": input_}
 
 
 class Harness:
@@ -333,7 +290,7 @@ def test_system_prompt_and_tools_follow_the_step(h: Harness, model: ScriptedMode
     first = model.requests[-1]
     assert instructions(None) in first.system
     assert {t["name"] for t in first.tools} == {"create_project", "get_portfolio"}
-    assert first.context == {"project": None}
+    assert first.records == {"project": None}
 
     pid = h.project(step="deploy")
     h.thread = "t2"
@@ -344,7 +301,7 @@ def test_system_prompt_and_tools_follow_the_step(h: Harness, model: ScriptedMode
     names = {t["name"] for t in deploy.tools}
     assert "check_deployment" in names
     assert "create_project" not in names and "submit_postmortem" not in names
-    assert deploy.context["project"]["id"] == pid
+    assert deploy.records["project"]["id"] == pid
     assert deploy.metadata["step"] == "deploy" and deploy.metadata["project_id"] == pid
     assert deploy.metadata["purpose"] == "coach"
     # Every tool offered has a Messages-API definition.
@@ -371,7 +328,7 @@ def test_create_project_makes_it_the_threads_project(h: Harness, model: Scripted
     assert state["project_id"] is not None
     assert h.get(state["project_id"]).title == "Handover"
     # The second call already sees the project and step 1's tools.
-    assert model.requests[1].context["project"]["id"] == state["project_id"]
+    assert model.requests[1].records["project"]["id"] == state["project_id"]
     assert "update_project" in {t["name"] for t in model.requests[1].tools}
 
 

@@ -26,7 +26,7 @@ from memory.models import (
     StepTransition,
 )
 from memory.store import session_scope
-from tools.gates import CAPABILITIES
+from memory.vocabulary import CAPABILITIES
 
 PROBLEM = ("Night-shift nurses hand over ten to twenty patients in a few minutes from "
            "handwritten notes, and abnormal vitals get lost when the ward is busy and tired.")
@@ -362,7 +362,7 @@ def test_usage_is_estimated_tokens_at_no_cost(me: Session) -> None:
 def test_the_offline_coach_is_deterministic(engine: Engine, sqlite_url: str) -> None:
     from seam.model import ModelRequest
 
-    request = ModelRequest(system="s", tools=[], context={"project": None},
+    request = ModelRequest(system="s", tools=[], records={"project": None},
                            messages=[{"role": "user",
                                       "content": [{"type": "text", "text": FIRST_MESSAGE}]}])
     a, b = OfflineCoach().complete(request), OfflineCoach().complete(request)

@@ -13,39 +13,22 @@ import pytest
 from sqlalchemy import Engine, func, text
 from sqlmodel import select
 
+from agent.errors import MAX_MESSAGE_BYTES, CoachError, ThreadBusy
 from agent.graph import turn_starts
 from agent.offline import OfflineCoach
-from agent.session import MAX_MESSAGE_BYTES, Coach, CoachError, ThreadBusy
+from agent.session import Coach
 from agent.settings import Settings
 from memory.checkpoints import open_checkpointer
 from memory.models import LedgerEntry, Project, Thread, utcnow
 from memory.store import open_engine, session_scope
-from seam.model import Message, ModelError, ModelRequest, ModelResponse
+from seam.model import Message
+from tests.doubles import FlakyModel
 
 FIRST_MESSAGE = (
     "Title: Handover Helper Problem: Night-shift nurses hand over ten to twenty patients in a "
     "few minutes from handwritten notes, and abnormal vitals get lost when the ward is busy. "
     "Audience: ward nurses Why me: six years of night shifts Success: flags 95% of abnormal "
     "vitals")
-
-
-class FlakyModel:
-    """The offline coach, except that chosen calls (1-based, counted across turns) fail."""
-
-    name = "offline"
-    provider = "offline"
-
-    def __init__(self) -> None:
-        self.inner = OfflineCoach()
-        self.calls = 0
-        self.fail_on: set[int] = set()
-
-    def complete(self, request: ModelRequest) -> ModelResponse:
-        self.calls += 1
-        if self.calls in self.fail_on:
-            raise ModelError("overloaded (request req_123)", kind="overloaded",
-                             request_id="req_123")
-        return self.inner.complete(request)
 
 
 @contextmanager
@@ -143,7 +126,7 @@ def test_another_learners_thread_is_refused(sqlite_url: str, coach: Coach) -> No
             bob.turn(tid, "status")
         with pytest.raises(CoachError):
             bob.transcript(tid)
-        assert bob.threads() == []
+        assert bob.threads.all() == []
     assert thread_row(coach.engine, tid).turns == 1
     assert [e.turn for e in coach.transcript(tid)] == [1] * len(coach.transcript(tid))
 
@@ -262,10 +245,10 @@ def test_a_busy_thread_is_refused_and_nothing_is_recorded(sqlite_url: str, coach
     tid = coach.thread()
     with open_coach(sqlite_url) as other:
         assert other.user_id == coach.user_id
-        with coach._lease(tid):
+        with coach.threads.lease(tid):
             with pytest.raises(ThreadBusy, match="busy"):
                 other.turn(tid, FIRST_MESSAGE)
-            assert thread_row(coach.engine, tid).lease_owner == coach.owner
+            assert thread_row(coach.engine, tid).lease_owner == coach.threads.owner
         assert thread_row(coach.engine, tid).lease_owner is None
         assert thread_row(coach.engine, tid).turns == 0
         assert coach.transcript(tid) == []
@@ -402,7 +385,7 @@ def resume_in_a_new_process(url: str, open_one: Callable[[], Any]) -> None:
         assert created.step == "build"
         first.turn(tid, "Worked: starting from real notes")
     with open_one() as second:
-        assert [t.id for t in second.threads()] == [tid]
+        assert [t.id for t in second.threads.all()] == [tid]
         result = second.turn(tid, "status")
         assert result.turn == 3
         assert result.project_id == created.project_id

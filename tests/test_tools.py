@@ -15,7 +15,6 @@ from sqlalchemy import Engine, func
 from sqlmodel import select
 
 from agent.demo import local_app
-from agent.session import ensure_user
 from memory.models import (
     Evidence,
     Lesson,
@@ -25,6 +24,7 @@ from memory.models import (
     StepTransition,
 )
 from memory.store import session_scope
+from memory.users import ensure_user
 from tools import TOOLS, ToolContext, ToolResult
 from tools.gates import word_count
 

@@ -103,6 +103,20 @@ def test_threads_turns_and_transcript(server: Server) -> None:
                for b in e["content"] if e["role"] == "assistant")
 
 
+def test_a_new_web_thread_continues_the_active_project(server: Server) -> None:
+    c = learner(server)
+    first = new_thread(c)
+    started = say(c, first, STEP_ONE)
+    assert started["project_id"] is not None and started["step"] == "build"
+    second = new_thread(c)
+    r = c.get(f"/api/threads/{second}")
+    assert r.json()["project_id"] == started["project_id"]
+    status = say(c, second, "status")
+    assert status["project_id"] == started["project_id"] and status["step"] == "build"
+    assert "no active project" not in status["reply"].lower()
+    assert "Handover" in status["reply"] or "#" + str(started["project_id"]) in status["reply"]
+
+
 def test_reply_streams_as_server_sent_events(server: Server) -> None:
     c = learner(server)
     thread_id = new_thread(c)

@@ -12,12 +12,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from memory.models import Evidence, PostmortemVersion, Project
+from memory.models import Project
 from seam.pricing import PriceTable
-from tools.gates import ProjectRecord
-from tools.received import refresh_received
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +56,8 @@ class Args(BaseModel):
 class ToolResult:
     ok: bool
     content: dict[str, Any] = field(default_factory=dict)
-    # A step change made by this call, for the graph to follow.
-    project_id: int | None = None
+    # The project this call created, which the thread coaches from now on.
+    opened_project: int | None = None
 
     def text(self) -> str:
         return json.dumps(self.content, default=str, ensure_ascii=False)
@@ -70,6 +68,8 @@ class Tool:
     name: str
     args: type[Args]
     run: Callable[[ToolContext, Any], dict[str, Any]]
+    # Whether a successful call starts a project that the thread then follows.
+    opens_project: bool = False
 
     @property
     def description(self) -> str:
@@ -95,7 +95,7 @@ class Tool:
             log.exception("tool %s failed", self.name)
             return ToolResult(False, {"error": f"{self.name} failed unexpectedly: "
                                                f"{type(exc).__name__}"})
-        pid = content.get("project_id") if isinstance(content, dict) else None
+        pid = content.get("project_id") if self.opens_project else None
         return ToolResult(True, content, pid if isinstance(pid, int) else None)
 
 
@@ -121,36 +121,3 @@ def own_project(session: Session, ctx: ToolContext, project_id: int) -> Project:
     if project is None or project.user_id != ctx.user_id:
         raise ToolError(f"no project {project_id} in your portfolio")
     return project
-
-
-def load_record(session: Session, project: Project) -> ProjectRecord:
-    pid = project.id
-    if pid is not None:
-        refresh_received(session, pid)  # spans from the learner's app verify step 4
-    rec = ProjectRecord(
-        project=project,
-        evidence=list(session.exec(select(Evidence).where(Evidence.project_id == pid)).all()),
-        postmortems=list(session.exec(
-            select(PostmortemVersion).where(PostmortemVersion.project_id == pid)).all()),
-        successors=list(session.exec(
-            select(Project).where(Project.previous_project_id == pid)).all()),
-    )
-    if project.step == "postmortem":
-        rec.postmortem_recheck = _recheck_postmortem(session, project, rec.postmortems)
-    return rec
-
-
-def _recheck_postmortem(session: Session, project: Project,
-                        versions: list[PostmortemVersion]) -> list[str] | None:
-    """What the latest submission still fails against the evidence as it is now (a fact
-    confirmed after submitting counts); None when it passed or there is none."""
-    submissions = [v for v in versions if v.source == "submission"]
-    if not submissions:
-        return None
-    latest = max(submissions, key=lambda v: v.version)
-    if not latest.report.get("failed"):
-        return None
-    from tools.bundle import evidence_bundle
-    from tools.postmortem import postmortem_report  # it imports this module
-
-    return list(postmortem_report(latest.text, evidence_bundle(session, project))["failed"])

@@ -20,6 +20,7 @@ from memory.models import (
     Thread,
     TranscriptEntry,
 )
+from memory.vocabulary import LESSON_KINDS
 
 LESSON_WORDS = ("worked", "didn't", "did not", "tradeoff", "trade-off", "decided", "decision",
                 "learned", "surprised", "failed", "slow", "cost")
@@ -106,6 +107,6 @@ def evidence_bundle(session: Session, project: Project) -> dict[str, Any]:
             "cost_usd": None if u.cost_usd is None else str(u.cost_usd.normalize()),
         } for u in usage],
         "lessons": {kind: [lesson.text for lesson in lessons if lesson.kind == kind]
-                    for kind in ("worked", "didnt_work", "tradeoff", "decision")},
+                    for kind in LESSON_KINDS},
         "transcript_excerpts": _excerpts(session, project),
     }

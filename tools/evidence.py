@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from memory.models import Evidence, Lesson, ProjectUsage
 from memory.store import session_scope
+from memory.vocabulary import EvidenceKind, LessonKind
 from seam.pricing import Usage, price_table
 from tools.audit import AuditError, audit_repository
 from tools.base import Args, Tool, ToolContext, ToolError, own_project
@@ -39,7 +40,7 @@ def check_deployment(ctx: ToolContext, args: CheckDeploymentArgs) -> dict[str, A
 
 class RecordEvidenceArgs(Args):
     project_id: int
-    kind: Literal["evals", "ci_gate", "observability", "cost_tracking", "other"]
+    kind: EvidenceKind
     details: dict[str, Any] = Field(description=(
         "evals {cases, pass_rate, grader}; ci_gate {provider, config_path}; "
         "observability {tool, link}; cost_tracking {cost_usd, per: request|day|month}"))
@@ -101,7 +102,7 @@ def _learner_said(ctx: ToolContext, text: str) -> bool:
 
 class RecordLessonArgs(Args):
     project_id: int
-    kind: Literal["worked", "didnt_work", "tradeoff", "decision"]
+    kind: LessonKind
     text: str = Field(min_length=3, max_length=4000)
 
 

@@ -15,18 +15,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 from memory.models import Evidence, PostmortemVersion, Project
+from memory.vocabulary import CAPABILITIES, DONE, STEPS
 from tools.audit import git_commit_count
 from tools.claims import repository_contradictions, trace_contradictions
 
-STEPS: tuple[str, ...] = ("problem", "build", "deploy", "harden", "postmortem", "repeat")
-DONE = "done"
 # The one tool that changes a project's step, run by the graph's gate node.
 GATE_TOOL = "advance_step"
-
-CAPABILITIES: tuple[str, ...] = (
-    "retrieval", "tool_use", "agents", "structured_output", "evals_ci", "observability",
-    "streaming", "multi_user", "fine_tuning", "multimodal", "scale",
-)
 
 MIN_PROBLEM_WORDS = 20
 MAX_MVP_FEATURES = 3

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import Field
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
-from memory.models import PostmortemVersion
+from memory.models import Evidence, Lesson, PostmortemVersion, Project
 from memory.store import session_scope
 from tools.base import Args, Tool, ToolContext, ToolError, own_project
 from tools.bundle import evidence_bundle
@@ -109,3 +111,28 @@ def section_names(text: str) -> list[str]:
 
 POSTMORTEM_TOOLS = [Tool("submit_postmortem", SubmitPostmortemArgs, submit_postmortem),
                     Tool("draft_postmortem", DraftArgs, draft_postmortem)]
+
+
+def stale_projects(engine: Engine, user_id: int) -> list[int]:
+    """Projects at step 5 whose latest draft predates their latest evidence or lesson."""
+    with session_scope(engine) as s:
+        projects = s.exec(select(Project).where(Project.user_id == user_id,
+                                                Project.step == "postmortem")).all()
+        stale = []
+        for p in projects:
+            drafted = s.exec(select(func.max(PostmortemVersion.created_at)).where(
+                PostmortemVersion.project_id == p.id,
+                PostmortemVersion.source == "draft")).one()
+            changed = max(filter(None, [
+                p.updated_at,
+                s.exec(select(func.max(Evidence.checked_at))
+                       .where(Evidence.project_id == p.id)).one(),
+                s.exec(select(func.max(Lesson.created_at))
+                       .where(Lesson.project_id == p.id)).one()]))
+            if drafted is None or _utc(drafted) < _utc(changed):
+                stale.append(p.id)
+        return [pid for pid in stale if pid is not None]
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

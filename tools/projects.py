@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import Field, field_validator
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from memory.models import Evidence, Lesson, PostmortemVersion, Project, StepTransition, utcnow
 from memory.store import session_scope
-from tools.base import Args, Tool, ToolContext, ToolError, load_record, own_project
+from tools.base import Args, Tool, ToolContext, ToolError, own_project
 from tools.consistency import recheck_record, refusal, resolved_record, weakening
 from tools.gates import (
     CAPABILITIES,
@@ -23,6 +23,7 @@ from tools.gates import (
     next_step,
     repo_problem,
 )
+from tools.records import load_record
 from tools.remote import RemoteAudit
 from tools.verification import refresh_audit, remote_audit
 
@@ -51,6 +52,13 @@ class ProjectFields(Args):
         default=None, description=f"from: {', '.join(CAPABILITIES)}")
 
     _check_capabilities = field_validator("capabilities")(_capabilities)
+
+
+def active_project_id(session: Session, user_id: int) -> int | None:
+    """The learner's most recent project that is not done yet: the one a thread coaches."""
+    return session.exec(select(Project.id).where(Project.user_id == user_id,
+                                                 Project.step != DONE)
+                        .order_by(col(Project.id).desc())).first()
 
 
 def project_view(session: Session, project: Project) -> dict[str, Any]:
@@ -283,9 +291,9 @@ def get_portfolio(ctx: ToolContext, _args: NoArgs) -> dict[str, Any]:
 
 
 PROJECT_TOOLS = [
-    Tool("create_project", CreateProjectArgs, create_project),
+    Tool("create_project", CreateProjectArgs, create_project, opens_project=True),
     Tool("update_project", UpdateProjectArgs, update_project),
     Tool("advance_step", ProjectIdArgs, advance_step),
-    Tool("start_next_project", NextProjectArgs, start_next_project),
+    Tool("start_next_project", NextProjectArgs, start_next_project, opens_project=True),
     Tool("get_portfolio", NoArgs, get_portfolio),
 ]

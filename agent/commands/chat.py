@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.markdown import Markdown
 
+from agent.commands.common import json_option
 from agent.errors import MAX_MESSAGE_BYTES, CoachError, ThreadBusy
 from agent.settings import Settings
 
@@ -69,7 +70,7 @@ def show(console: Console, result: TurnResult, as_json: bool, streamed: bool) ->
 
 def chat(ctx: typer.Context,
          thread: str | None = typer.Option(None, "--thread", help="Resume (or name) a thread."),
-         as_json: bool = typer.Option(False, "--json", help="One JSON object per turn.")) -> None:
+         as_json: bool = json_option("One JSON object per turn.")) -> None:
     """Talk to the coach. In a terminal, type messages; piped, one message per line."""
     from agent.session import Coach  # the graph loads only for commands that run it
 

@@ -11,10 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from agent.commands.common import json_option, open_store
 from agent.commands.formatting import money
 from agent.settings import Settings
-from memory.store import open_engine
-from memory.users import ensure_user
 from telemetry.costs import GROUPS, TOKENS, cost_report
 
 
@@ -34,18 +33,15 @@ def costs(ctx: typer.Context,
           since: str | None = typer.Option(None, "--since", help="From this date (YYYY-MM-DD)."),
           all_users: bool = typer.Option(False, "--all-users",
                                          help="Every learner in this database, not only you."),
-          as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+          as_json: bool = json_option(),
           as_csv: bool = typer.Option(False, "--csv", help="Print CSV.")) -> None:
     """Tokens and money spent by the coach itself, with what prompt caching saved."""
     if by not in GROUPS:
         raise typer.BadParameter(f"choose one of {', '.join(GROUPS)}", param_hint="--by")
     settings: Settings = ctx.obj
-    engine = open_engine(settings.database_url)
-    try:
-        user_id = None if all_users else ensure_user(engine, settings.user)
-        report = cost_report(engine, by=by, user_id=user_id, since=_since(since))
-    finally:
-        engine.dispose()
+    with open_store(settings) as (engine, user_id):
+        report = cost_report(engine, by=by, user_id=None if all_users else user_id,
+                             since=_since(since))
     if as_json:
         typer.echo(json.dumps(report))
         return

@@ -8,19 +8,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from opentelemetry import trace
 from rich.console import Console
 from rich.progress import Progress
 from sqlalchemy import Engine
 
+from agent.commands.common import json_option
 from agent.errors import CoachError
 from agent.settings import Settings
+from agent.stack import model_for, user_prices
 from evals.dataset import BASELINE
-from memory.models import LedgerEntry
-from memory.store import open_engine, session_scope
+from memory.store import open_engine
 from memory.users import ensure_user
-from seam.pricing import price_table
 from telemetry.budget import Budget
-from telemetry.ledger import MeteredModel
+from telemetry.ledger import record_spend
+from telemetry.tracing import coach_provider, flush
 
 if TYPE_CHECKING:
     from evals.graders import Grader
@@ -41,12 +43,12 @@ def evaluate(ctx: typer.Context,
              judge: str | None = typer.Option(None, "--judge",
                                               help="A Claude model that grades coaching "
                                                    "quality (needs ANTHROPIC_API_KEY)."),
-             as_json: bool = typer.Option(False, "--json", help="Print the JSON report.")
+             as_json: bool = json_option("Print the JSON report.")
              ) -> None:
     """Run the eval set against the coach (offline by default) and grade every case. With a
     Claude model, its spend lands in your ledger under purpose `eval`, within your budget."""
     # The graph and the eval harness load only when evals run, not for --help.
-    from agent.session import make_model
+    from agent.stack import make_model
     from evals.dataset import load_cases
     from evals.runner import baseline_from, load_baseline, regressions, run_cases
 
@@ -57,22 +59,26 @@ def evaluate(ctx: typer.Context,
     if not cases:
         raise CoachError(f"no eval case matches {case!r}")
     engine = open_engine(settings.database_url)
+    provider = coach_provider(engine)
     try:
         user_id = ensure_user(engine, settings.user)
         paid = name != "offline" or judge is not None
+        budget = learner_budget(settings, engine, user_id)
         if paid:
-            check_budget(settings, engine, user_id)
-        judges = [judge_for(judge, engine, user_id)] if judge else []
-        spend: list[dict[str, Any]] = []
+            check_budget(settings, budget)
+        judges = [judge_for(judge, settings, engine, user_id, provider)] if judge else []
         console = Console(stderr=True)
         with Progress(console=console, disable=as_json or not sys.stderr.isatty()) as progress:
             task = progress.add_task(f"eval {name}", total=len(cases) * repeat)
+            # A paid model's calls are held to the learner's own budget as they go, and each
+            # case's spend reaches the learner's ledger as soon as the case ends.
             report = run_cases(cases, lambda: make_model(name), repeat=repeat,
                                workers=workers, on_done=lambda _id: progress.advance(task),
-                               judges=judges, on_ledger=spend.extend)
-        if name != "offline":
-            record_spend(engine, user_id, spend)
+                               judges=judges, budget=budget if name != "offline" else None,
+                               on_ledger=(lambda rows: record_spend(engine, user_id, rows))
+                               if name != "offline" else None)
     finally:
+        flush(provider)
         engine.dispose()
     report["model"] = name
     found = regressions(report, load_baseline(baseline)) if check else []
@@ -91,29 +97,25 @@ def evaluate(ctx: typer.Context,
         raise typer.Exit(1)
 
 
-def check_budget(settings: Settings, engine: Engine, user_id: int) -> None:
-    """Paid evals start only with budget left; each case's calls are checked as they go."""
+def learner_budget(settings: Settings, engine: Engine, user_id: int) -> Budget | None:
     if settings.budget_usd is None:
-        return
-    budget = Budget(settings.budget_usd, engine, user_id, price_table())
-    if budget.spent_today() >= settings.budget_usd:
+        return None
+    return Budget(settings.budget_usd, engine, user_id, user_prices(settings))
+
+
+def check_budget(settings: Settings, budget: Budget | None) -> None:
+    """Paid evals start only with budget left; each case's calls are checked as they go."""
+    if budget is not None and budget.spent_today() >= budget.limit:
         raise CoachError(f"today's budget of ${settings.budget_usd} is used up; raise "
                          "COACH_BUDGET_USD (or set it to none) to run paid evals")
 
 
-def judge_for(name: str, engine: Engine, user_id: int) -> Grader:
-    from agent.session import make_model
+def judge_for(name: str, settings: Settings, engine: Engine, user_id: int,
+              provider: trace.TracerProvider) -> Grader:
     from evals.judge import RubricJudge
 
-    return RubricJudge(MeteredModel(make_model(name), engine), user_id)
-
-
-def record_spend(engine: Engine, user_id: int, rows: list[dict[str, Any]]) -> None:
-    """Each case runs on a throwaway database; what it spent is copied to the ledger."""
-    with session_scope(engine) as s:
-        for row in rows:
-            s.add(LedgerEntry(**{**row, "user_id": user_id, "purpose": "eval",
-                                 "thread_id": None, "project_id": None}))
+    return RubricJudge(model_for(settings, engine, user_id, purpose="judge", name=name,
+                                 tracer_provider=provider), user_id)
 
 
 def write_reports(folder: Path, report: dict[str, Any], found: list[str]) -> Path:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,23 +15,35 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 from sqlalchemy import Engine
-from sqlmodel import func, select
+from sqlmodel import select
 
+from agent.commands.common import json_option, open_store
 from agent.drafting import drafting_context
 from agent.errors import CoachError
 from agent.settings import Settings
-from memory.models import Evidence, LedgerEntry, Lesson, PostmortemVersion, Project
-from memory.store import open_engine, session_scope
-from memory.users import ensure_user
+from memory.models import LedgerEntry
+from memory.store import session_scope
+from telemetry.tracing import coach_provider, flush
 from tools import TOOLS, ToolContext
+from tools.postmortem import stale_projects
 
 app = typer.Typer(help="Draft post-mortems from recorded evidence.", no_args_is_help=True)
 
 
-def tool_context(settings: Settings, engine: Engine, user_id: int) -> ToolContext:
-    from agent.session import make_model  # the SDK loads only for Claude drafting
+@contextmanager
+def drafting(settings: Settings) -> Iterator[tuple[Engine, int, ToolContext]]:
+    """The store, the learner and a drafting context whose Claude calls are traced, with
+    the spans flushed before the command exits."""
+    from agent.stack import make_model  # the SDK loads only for Claude drafting
 
-    return drafting_context(settings, engine, user_id, make_model(settings.model))
+    with open_store(settings) as (engine, user_id):
+        provider = coach_provider(engine)
+        try:
+            yield engine, user_id, drafting_context(settings, engine, user_id,
+                                                    make_model(settings.model),
+                                                    tracer_provider=provider)
+        finally:
+            flush(provider)
 
 
 def draft_one(ctx: ToolContext, project_id: int) -> dict[str, Any]:
@@ -42,15 +56,11 @@ def draft_one(ctx: ToolContext, project_id: int) -> dict[str, Any]:
 @app.command("draft")
 def draft(ctx: typer.Context, project_id: int = typer.Argument(..., metavar="PROJECT_ID"),
           out: Path | None = typer.Option(None, "--out", help="Write the Markdown here."),
-          as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+          as_json: bool = json_option()) -> None:
     """Draft a post-mortem for one project; every draft is a new numbered version."""
     settings: Settings = ctx.obj
-    engine = open_engine(settings.database_url)
-    try:
-        content = draft_one(tool_context(settings, engine, ensure_user(engine, settings.user)),
-                            project_id)
-    finally:
-        engine.dispose()
+    with drafting(settings) as (_engine, _user_id, tctx):
+        content = draft_one(tctx, project_id)
     if out is not None:
         try:
             out.write_text(content["text"], encoding="utf-8")
@@ -70,47 +80,19 @@ def draft(ctx: typer.Context, project_id: int = typer.Argument(..., metavar="PRO
                f"claim(s){where}", err=True)
 
 
-def stale_projects(engine: Engine, user_id: int) -> list[int]:
-    """Projects at step 5 whose latest draft predates their latest evidence or lesson."""
-    with session_scope(engine) as s:
-        projects = s.exec(select(Project).where(Project.user_id == user_id,
-                                                Project.step == "postmortem")).all()
-        stale = []
-        for p in projects:
-            drafted = s.exec(select(func.max(PostmortemVersion.created_at)).where(
-                PostmortemVersion.project_id == p.id,
-                PostmortemVersion.source == "draft")).one()
-            changed = max(filter(None, [
-                p.updated_at,
-                s.exec(select(func.max(Evidence.checked_at))
-                       .where(Evidence.project_id == p.id)).one(),
-                s.exec(select(func.max(Lesson.created_at))
-                       .where(Lesson.project_id == p.id)).one()]))
-            if drafted is None or _utc(drafted) < _utc(changed):
-                stale.append(p.id)
-        return [pid for pid in stale if pid is not None]
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 @app.command("batch")
 def batch(ctx: typer.Context,
           workers: int = typer.Option(2, "--workers", min=1, max=8,
                                       help="Drafts written at once."),
-          as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+          as_json: bool = json_option()) -> None:
     """Draft every project at step 5 that lacks an up-to-date draft. Safe to re-run: a
     project drafted before an interruption is skipped the next time."""
     settings: Settings = ctx.obj
-    engine = open_engine(settings.database_url)
     started = datetime.now(UTC)
     done: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
-    try:
-        user_id = ensure_user(engine, settings.user)
+    with drafting(settings) as (engine, user_id, tctx):
         todo = stale_projects(engine, user_id)
-        tctx = tool_context(settings, engine, user_id)
         show = sys.stderr.isatty() and not as_json
         with Progress(console=Console(stderr=True), disable=not show) as progress, \
                 ThreadPoolExecutor(max_workers=workers) as pool:
@@ -129,8 +111,6 @@ def batch(ctx: typer.Context,
             costs = [row.cost_usd for row in s.exec(select(LedgerEntry).where(
                 LedgerEntry.user_id == user_id, LedgerEntry.purpose == "postmortem",
                 LedgerEntry.created_at >= started)).all()]
-    finally:
-        engine.dispose()
     done.sort(key=lambda d: d["project_id"])
     # A call of unknown price makes the total unknown, not smaller.
     cost = None if None in costs else float(sum(c or 0 for c in costs))

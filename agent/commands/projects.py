@@ -11,12 +11,12 @@ from rich.table import Table
 from sqlalchemy import Engine
 from sqlmodel import select
 
+from agent.commands.common import json_option, open_store
 from agent.errors import CoachError
 from agent.settings import Settings
 from agent.steps import GUIDES
 from memory.models import Project
-from memory.store import open_engine, session_scope
-from memory.users import ensure_user
+from memory.store import session_scope
 from telemetry.ingest import import_file, issue_token
 from tools import ToolContext
 from tools.projects import NoArgs, get_portfolio, project_view
@@ -26,15 +26,11 @@ app = typer.Typer(help="Your portfolio projects.", no_args_is_help=True)
 
 @app.command("list")
 def list_projects(ctx: typer.Context,
-                  as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+                  as_json: bool = json_option()) -> None:
     """Every project with its step and difficulty."""
     settings: Settings = ctx.obj
-    engine = open_engine(settings.database_url)
-    try:
-        portfolio = get_portfolio(ToolContext(engine, ensure_user(engine, settings.user)),
-                                  NoArgs())
-    finally:
-        engine.dispose()
+    with open_store(settings) as (engine, user_id):
+        portfolio = get_portfolio(ToolContext(engine, user_id), NoArgs())
     if as_json:
         typer.echo(json.dumps(portfolio, default=str))
         return
@@ -56,20 +52,15 @@ def list_projects(ctx: typer.Context,
 
 @app.command("show")
 def show_project(ctx: typer.Context, project_id: int = typer.Argument(..., metavar="ID"),
-                 as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+                 as_json: bool = json_option()) -> None:
     """One project with its evidence, lessons and what its gate still needs."""
     settings: Settings = ctx.obj
-    engine = open_engine(settings.database_url)
-    try:
-        user_id = ensure_user(engine, settings.user)
-        with session_scope(engine) as s:
-            project = s.exec(select(Project).where(Project.id == project_id,
-                                                   Project.user_id == user_id)).first()
-            if project is None:
-                raise CoachError(f"no project {project_id} in {settings.user}'s portfolio")
-            view = project_view(s, project)
-    finally:
-        engine.dispose()
+    with open_store(settings) as (engine, user_id), session_scope(engine) as s:
+        project = s.exec(select(Project).where(Project.id == project_id,
+                                               Project.user_id == user_id)).first()
+        if project is None:
+            raise CoachError(f"no project {project_id} in {settings.user}'s portfolio")
+        view = project_view(s, project)
     if as_json:
         typer.echo(json.dumps(view, default=str))
         return
@@ -93,8 +84,7 @@ def show_project(ctx: typer.Context, project_id: int = typer.Argument(..., metav
             console.print(f"  - {m['message']}")
 
 
-def _own_project_id(engine: Engine, settings: Settings, project_id: int) -> int:
-    user_id = ensure_user(engine, settings.user)
+def _own_project_id(engine: Engine, user_id: int, settings: Settings, project_id: int) -> int:
     with session_scope(engine) as s:
         project = s.exec(select(Project).where(Project.id == project_id,
                                                Project.user_id == user_id)).first()
@@ -107,14 +97,11 @@ def _own_project_id(engine: Engine, settings: Settings, project_id: int) -> int:
 def ingest_token(ctx: typer.Context, project_id: int = typer.Argument(..., metavar="PROJECT_ID"),
                  url: str = typer.Option("http://127.0.0.1:8000", "--url",
                                          help="Where your app reaches `coach serve`."),
-                 as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+                 as_json: bool = json_option()) -> None:
     """A new ingest token for the project's own app's traces (the old one stops working)."""
     settings: Settings = ctx.obj
-    engine = open_engine(settings.database_url)
-    try:
-        token = issue_token(engine, _own_project_id(engine, settings, project_id))
-    finally:
-        engine.dispose()
+    with open_store(settings) as (engine, user_id):
+        token = issue_token(engine, _own_project_id(engine, user_id, settings, project_id))
     if as_json:
         typer.echo(json.dumps({"project_id": project_id, "token": token, "path": "/v1/traces"}))
         return
@@ -129,17 +116,14 @@ def import_traces(ctx: typer.Context,
                   file: Path = typer.Argument(..., metavar="FILE", exists=True, dir_okay=False,
                                               help="The Collector file exporter's OTLP JSON "
                                                    "lines."),
-                  as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+                  as_json: bool = json_option()) -> None:
     """Import the OpenTelemetry Collector's file-exporter output: the offline path to the
     same evidence as `POST /v1/traces`."""
     settings: Settings = ctx.obj
-    engine = open_engine(settings.database_url)
-    try:
-        pid = _own_project_id(engine, settings, project_id)
+    with open_store(settings) as (engine, user_id):
+        pid = _own_project_id(engine, user_id, settings, project_id)
         with file.open(encoding="utf-8", errors="replace") as lines:
             done, bad = import_file(engine, pid, lines)
-    finally:
-        engine.dispose()
     if done.accepted == 0 and bad:
         raise CoachError(f"{file}: no line is an OTLP JSON trace export ({bad} unreadable)")
     result = {"project_id": project_id, "spans": done.accepted, "rejected_spans": done.rejected,

@@ -7,10 +7,10 @@ import os
 
 import typer
 
+from agent.commands.common import open_engine_for
 from agent.errors import CoachError
 from agent.settings import Settings
 from memory.accounts import LINK_TTL, create_link, web_users
-from memory.store import open_engine
 from memory.users import ensure_user
 
 APP = "agent.web.app:create_app_from_env"
@@ -48,21 +48,18 @@ def serve(ctx: typer.Context,
           ) -> None:
     """Serve the web app and the JSON API. On loopback, prints a sign-in link for you;
     on any other address, at least one user must exist (`coach users add NAME`)."""
-    from agent.session import make_model  # fail here, in one line, if the model is unusable
+    from agent.stack import make_model  # fail here, in one line, if the model is unusable
 
     settings: Settings = ctx.obj
     make_model(settings.model)
     loopback = is_loopback(host)
-    engine = open_engine(settings.database_url)
-    try:
+    with open_engine_for(settings) as engine:
         code = None
         if loopback:
             code = create_link(engine, ensure_user(engine, settings.user))
         elif not web_users(engine):
             raise CoachError(f"serving on {host} (not loopback) needs at least one user with a "
                              "token: run `coach users add NAME` first, or serve on 127.0.0.1")
-    finally:
-        engine.dispose()
     # Worker processes read their settings from the environment they inherit.
     os.environ.update(settings_env(settings))
     base = f"http://{_url_host(host)}:{port}"

@@ -11,11 +11,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
+from agent.commands.common import json_option, open_engine_for, open_store
 from agent.commands.formatting import money
 from agent.errors import CoachError
 from agent.settings import Settings
-from memory.store import open_engine
-from memory.users import ensure_user
 from telemetry.ingest import prune_received
 from telemetry.traces import TraceNotFound, prune_spans, recent_traces, trace_spans
 
@@ -31,14 +30,11 @@ def _ms(value: float) -> str:
 def list_traces(ctx: typer.Context,
                 limit: int = typer.Option(20, "--limit", min=1, max=1000,
                                           help="How many recent traces."),
-                as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+                as_json: bool = json_option()) -> None:
     """Your recent turns: time, duration, thread, model calls, tokens, cost, errors."""
     settings: Settings = ctx.obj
-    engine = open_engine(settings.database_url)
-    try:
-        traces = recent_traces(engine, ensure_user(engine, settings.user), limit)
-    finally:
-        engine.dispose()
+    with open_store(settings) as (engine, user_id):
+        traces = recent_traces(engine, user_id, limit)
     if as_json:
         typer.echo(json.dumps(traces))
         return
@@ -101,17 +97,14 @@ def render(spans: list[dict[str, Any]]) -> Tree:
 
 @app.command("show")
 def show_trace(ctx: typer.Context, trace_id: str = typer.Argument(..., metavar="TRACE_ID"),
-               as_json: bool = typer.Option(False, "--json",
-                                            help="Print the spans as JSON.")) -> None:
+               as_json: bool = json_option("Print the spans as JSON.")) -> None:
     """One turn as a tree of spans, with durations, tokens, costs and errors."""
     settings: Settings = ctx.obj
-    engine = open_engine(settings.database_url)
     try:
-        spans = trace_spans(engine, ensure_user(engine, settings.user), trace_id)
+        with open_store(settings) as (engine, user_id):
+            spans = trace_spans(engine, user_id, trace_id)
     except TraceNotFound as exc:
         raise CoachError(str(exc)) from exc
-    finally:
-        engine.dispose()
     if as_json:
         typer.echo(json.dumps(spans))
         return
@@ -121,16 +114,13 @@ def show_trace(ctx: typer.Context, trace_id: str = typer.Argument(..., metavar="
 def prune(ctx: typer.Context,
           keep_days: int = typer.Option(..., "--keep-days", min=0,
                                         help="Keep spans from the last N days."),
-          as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+          as_json: bool = json_option()) -> None:
     """Delete stored trace spans older than N days (every learner's in this database), the
     coach's own and those received from learners' apps."""
     settings: Settings = ctx.obj
-    engine = open_engine(settings.database_url)
-    try:
+    with open_engine_for(settings) as engine:
         deleted = prune_spans(engine, keep_days)
         received = prune_received(engine, keep_days)
-    finally:
-        engine.dispose()
     if as_json:
         typer.echo(json.dumps({"deleted_spans": deleted, "deleted_received_spans": received,
                                "keep_days": keep_days}))

@@ -8,10 +8,10 @@ from collections.abc import Callable
 import typer
 from sqlalchemy import Engine
 
+from agent.commands.common import json_option, open_engine_for
 from agent.errors import CoachError
 from agent.settings import Settings
 from memory.accounts import AccountError, add_user, issue_token, web_users
-from memory.store import open_engine
 
 app = typer.Typer(help="Learners who can sign in to `coach serve`.", no_args_is_help=True)
 
@@ -27,18 +27,16 @@ def _print_token(name: str, token: str, as_json: bool) -> None:
 
 def _with_engine(settings: Settings, action: Callable[[Engine, str], str], name: str) -> str:
     """Run an account action on the database; its refusals become one clear line."""
-    engine = open_engine(settings.database_url)
     try:
-        return action(engine, name)
+        with open_engine_for(settings) as engine:
+            return action(engine, name)
     except AccountError as exc:
         raise CoachError(str(exc)) from exc
-    finally:
-        engine.dispose()
 
 
 @app.command("add")
 def add(ctx: typer.Context, name: str = typer.Argument(..., metavar="NAME"),
-        as_json: bool = typer.Option(False, "--json", help="Print {\"user\", \"token\"}.")
+        as_json: bool = json_option("Print {\"user\", \"token\"}.")
         ) -> None:
     """Add a learner (or give an existing `coach chat` learner a token) and print the token."""
     _print_token(name.strip(), _with_engine(ctx.obj, add_user, name), as_json)
@@ -46,7 +44,7 @@ def add(ctx: typer.Context, name: str = typer.Argument(..., metavar="NAME"),
 
 @app.command("token")
 def token(ctx: typer.Context, name: str = typer.Argument(..., metavar="NAME"),
-          as_json: bool = typer.Option(False, "--json", help="Print {\"user\", \"token\"}.")
+          as_json: bool = json_option("Print {\"user\", \"token\"}.")
           ) -> None:
     """Issue a new token for a learner; the old token and their browser sessions stop working."""
     _print_token(name.strip(), _with_engine(ctx.obj, issue_token, name), as_json)
@@ -54,14 +52,11 @@ def token(ctx: typer.Context, name: str = typer.Argument(..., metavar="NAME"),
 
 @app.command("list")
 def list_users(ctx: typer.Context,
-               as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+               as_json: bool = json_option()) -> None:
     """Learners who hold a token (tokens themselves are never shown again)."""
     settings: Settings = ctx.obj
-    engine = open_engine(settings.database_url)
-    try:
+    with open_engine_for(settings) as engine:
         names = web_users(engine)
-    finally:
-        engine.dispose()
     if as_json:
         typer.echo(json.dumps({"users": names}))
         return

@@ -4,7 +4,6 @@ to the caller; another learner's id is answered exactly like a missing one (404)
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
@@ -14,14 +13,14 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
-from agent.session import THREAD_ID
 from agent.steps import GUIDES
+from agent.threads import THREAD_ID, ThreadNotFound, Threads
 from agent.web.app import Web, web
 from agent.web.auth import caller
 from agent.web.schemas import ERRORS, MessageIn, ThreadCreated, ThreadList, Transcript, Turn
 from agent.web.turns import check_message, draft_context, stream_turn, turn_runner
 from memory.accounts import Caller
-from memory.models import PostmortemVersion, Project, Thread, TranscriptEntry
+from memory.models import PostmortemVersion, Project, Thread
 from memory.store import session_scope
 from tools import TOOLS, ToolContext
 from tools.projects import NoArgs, get_portfolio, project_view
@@ -55,28 +54,24 @@ def healthz(w: W) -> Response:
 
 # -- threads ------------------------------------------------------------------------------
 
-def owned_thread(s: Session, me: Caller, thread_id: str) -> Thread:
-    thread = s.get(Thread, thread_id) if THREAD_ID.match(thread_id) else None
-    if thread is None or thread.user_id != me.id:
-        raise _not_found("thread")
-    return thread
+def owned_thread(w: Web, me: Caller, thread_id: str) -> Thread:
+    try:
+        return Threads(w.engine, me.id).get(thread_id)
+    except ThreadNotFound as exc:
+        raise _not_found("thread") from exc
 
 
 @router.post("/api/threads", tags=["threads"], response_model=ThreadCreated)
 def create_thread(me: Me, w: W) -> ThreadCreated:
-    """Start a coaching thread."""
-    thread_id = uuid.uuid4().hex[:12]
-    with session_scope(w.engine) as s:
-        s.add(Thread(id=thread_id, user_id=me.id))
-    return ThreadCreated(thread_id=thread_id)
+    """Start a coaching thread; it continues the caller's active project."""
+    return ThreadCreated(thread_id=Threads(w.engine, me.id).open())
 
 
 @router.get("/api/threads", tags=["threads"], response_model=ThreadList)
 def list_threads(me: Me, w: W) -> dict[str, Any]:
     """The caller's threads, most recently used first."""
+    threads = Threads(w.engine, me.id).all(newest_first=True)
     with session_scope(w.engine) as s:
-        threads = s.exec(select(Thread).where(Thread.user_id == me.id)
-                         .order_by(col(Thread.updated_at).desc())).all()
         titles = dict(s.exec(select(Project.id, Project.title)
                              .where(Project.user_id == me.id)).all())
     return {"threads": [
@@ -88,10 +83,8 @@ def list_threads(me: Me, w: W) -> dict[str, Any]:
 @router.get("/api/threads/{thread_id}", tags=["threads"], response_model=Transcript)
 def get_thread(thread_id: ThreadId, me: Me, w: W) -> dict[str, Any]:
     """The thread's transcript: every message of every turn, in Messages-API blocks."""
-    with session_scope(w.engine) as s:
-        thread = owned_thread(s, me, thread_id)
-        entries = s.exec(select(TranscriptEntry).where(TranscriptEntry.thread_id == thread.id)
-                         .order_by(col(TranscriptEntry.turn), col(TranscriptEntry.seq))).all()
+    thread = owned_thread(w, me, thread_id)
+    entries = Threads(w.engine, me.id).transcript(thread_id)
     return {"thread_id": thread.id, "turns": thread.turns, "project_id": thread.project_id,
             "transcript": [{"turn": e.turn, "seq": e.seq, "role": e.role,
                             "content": e.content, "created_at": _iso(e.created_at)}
@@ -105,11 +98,7 @@ def get_thread(thread_id: ThreadId, me: Me, w: W) -> dict[str, Any]:
 async def send_message(thread_id: ThreadId, body: MessageIn, request: Request, me: Me,
                        w: W) -> Response:
     """Send the learner's message; the coach answers with one turn."""
-    def check() -> None:
-        with session_scope(w.engine) as s:
-            owned_thread(s, me, thread_id)
-
-    await run_in_threadpool(check)
+    await run_in_threadpool(owned_thread, w, me, thread_id)
     run = turn_runner(w, me, thread_id, check_message(body.text))
     if "text/event-stream" in request.headers.get("accept", ""):
         return await stream_turn(run, w.turns)

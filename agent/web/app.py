@@ -64,7 +64,7 @@ def web(request: Request) -> Web:
 
 
 def default_factory(settings: Settings) -> ModelFactory:
-    from agent.session import make_model
+    from agent.stack import make_model
 
     return lambda: make_model(settings.model)
 

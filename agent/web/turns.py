@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from typing import Any
 
-from fastapi.responses import StreamingResponse
+from fastapi.sse import EventSourceResponse, format_sse_event
 
 from agent.drafting import drafting_context
 from agent.errors import CoachError
@@ -55,17 +55,22 @@ def turn_runner(w: Web, me: Caller, thread_id: str, text: str) -> TurnRun:
 def draft_context(w: Web, me: Caller) -> ToolContext:
     # A learner's path would point at the server's disk, not their own.
     return drafting_context(w.settings, w.engine, me.id, w.model_factory(),
-                            allow_local_paths=False)
+                            allow_local_paths=False, tracer_provider=w.tracer_provider)
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n".encode()
+    return format_sse_event(data_str=json.dumps(data, default=str), event=event)
 
 
-async def stream_turn(run: TurnRun, pool: Executor) -> StreamingResponse:
+async def stream_turn(run: TurnRun, pool: Executor) -> EventSourceResponse:
     """The reply as server-sent events: `text` events as it is written, then one `turn`
     event with the turn object. The turn runs in a worker thread and feeds a queue;
-    an error before any output (a busy thread) is raised here, so it gets its 4xx."""
+    an error before any output (a busy thread) is raised here, so it gets its 4xx.
+
+    FastAPI's own SSE support encodes the events (`format_sse_event`) and names the
+    response (`EventSourceResponse`); its `yield`-from-the-route form is not used because
+    one route answers JSON or a stream by `Accept`, and a busy thread must still get its
+    409 before the stream starts."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
 
@@ -110,5 +115,5 @@ async def stream_turn(run: TurnRun, pool: Executor) -> StreamingResponse:
                 return
             kind, value = await queue.get()
 
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return EventSourceResponse(events(), headers={"Cache-Control": "no-cache",
+                                                  "X-Accel-Buffering": "no"})
