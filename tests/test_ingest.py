@@ -358,6 +358,9 @@ def test_ingest_token_and_import_traces_from_the_command_line(tmp_path: Path,
                                  env=env).stdout)
     assert shown["evidence"]["observability"]["verified"] is True
     assert shown["evidence"]["observability"]["traces"] == 3
+    text_view = run_coach(*base, "projects", "show", str(engine_pid), env=env).stdout
+    assert "Tracing: verified — received 6 spans in 3 traces from handover-app" in text_view
+    assert "Cost: verified — $0.0002000 per request (mean; p95" in text_view
 
     garbage = tmp_path / "garbage.txt"
     garbage.write_text("not otlp\n")

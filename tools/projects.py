@@ -11,6 +11,7 @@ from memory.models import Evidence, Lesson, PostmortemVersion, Project, StepTran
 from memory.store import session_scope
 from tools.base import Args, Tool, ToolContext, ToolError, own_project
 from tools.consistency import recheck_record, refusal, resolved_record, weakening
+from tools.evidence_text import sentence, strength
 from tools.gates import (
     CAPABILITIES,
     DONE,
@@ -72,8 +73,10 @@ def project_view(session: Session, project: Project) -> dict[str, Any]:
                                 .where(Lesson.project_id == project.id)).one()
     evidence: dict[str, Any] = {}
     for e in sorted(rec.evidence, key=lambda e: (e.checked_at, e.id or 0)):
-        evidence[e.kind] = {**e.details, "verified": e.verified, "ok": e.ok,
-                            "checked_at": e.checked_at.isoformat(timespec="seconds")}
+        record = {**e.details, "verified": e.verified, "ok": e.ok,
+                  "checked_at": e.checked_at.isoformat(timespec="seconds")}
+        evidence[e.kind] = {**record, "strength": strength(record),
+                            "summary": sentence(e.kind, record)}
     versions = sorted(rec.postmortems, key=lambda v: v.version)
     return {
         "id": project.id,

@@ -73,8 +73,11 @@ def show_project(ctx: typer.Context, project_id: int = typer.Argument(..., metav
             console.print(f"[cyan]{key.replace('_', ' ')}:[/cyan] {view[key]}")
     if view["mvp_scope"]:
         console.print("[cyan]MVP:[/cyan] " + "; ".join(view["mvp_scope"]))
-    for kind, details in view["evidence"].items():
-        console.print(f"[green]evidence {kind}:[/green] {json.dumps(details, default=str)[:300]}")
+    for details in view["evidence"].values():
+        # One readable sentence per kind, with how strong it is (verified or stated).
+        colour = "green" if details["strength"] == "verified" else "yellow"
+        label, _, rest = details["summary"].partition(": ")
+        console.print(f"[{colour}]{label}:[/{colour}] {rest}", highlight=False)
     for lesson in view["lessons"]:
         console.print(f"[magenta]lesson ({lesson['kind']}):[/magenta] {lesson['text']}")
     gate = view["gate"]
