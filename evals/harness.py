@@ -88,7 +88,9 @@ def messages_of(case: Case, url: str, repo: str, git_url: str = "") -> list[str]
 
 def fill(message: str, url: str, repo: str, git_url: str = "") -> str:
     return (message.replace("{url}", url).replace("{app}", url).replace("{repo}", repo)
-            .replace("{git_url}", git_url).replace("{big}", "x" * 40_000))
+            .replace("{git_url}", git_url)
+            .replace("{private_git_url}", git_url.replace("/repo.git", "/private/repo.git"))
+            .replace("{big}", "x" * 40_000))
 
 
 def snapshot(engine: Any, thread_id: str | None) -> dict[str, Any]:
@@ -135,7 +137,7 @@ def run_case(case: Case, model: Model, budget: Budget | None = None) -> Outcome:
         repo = str(make_repo(Path(tmp)))
         change_files(Path(repo), case.repo_files)
         git_url = ""
-        if any("{git_url}" in m for m in case.messages):
+        if any("git_url}" in m for m in case.messages):
             git_url = served.enter_context(git_http({"/repo.git": Path(repo)})) + "/repo.git"
         db = f"sqlite:///{Path(tmp) / 'eval.db'}"
         engine = open_engine(db)

@@ -229,3 +229,14 @@ def test_eval_case_counts(name: str, text: str, count: int | None) -> None:
 ])
 def test_tool_names(tool: str, library: str | None) -> None:
     assert library_for_tool(tool) == library
+
+
+def test_the_offline_coach_reads_an_acknowledgement() -> None:
+    from agent.answers import read_message
+    from agent.offline import evidence_calls
+
+    reading = read_message("Acknowledge: step 4 rests on my word")
+    assert reading.answers == {"acknowledge": "step 4 rests on my word"}
+    assert evidence_calls(reading.answers, 7) == [
+        ("record_evidence", {"project_id": 7, "kind": "other",
+                             "details": {"acknowledged": "step 4 rests on my word"}})]
