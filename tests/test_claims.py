@@ -240,3 +240,64 @@ def test_the_offline_coach_reads_an_acknowledgement() -> None:
     assert evidence_calls(reading.answers, 7) == [
         ("record_evidence", {"project_id": 7, "kind": "other",
                              "details": {"acknowledged": "step 4 rests on my word"}})]
+
+
+def test_a_trace_link_is_fetched_and_verifies_only_when_it_opens(
+        ctx: ToolContext, tmp_path: Path) -> None:
+    from ipaddress import ip_network
+
+    from agent.demo import local_app
+    from tools.evidence_text import sentence
+
+    repo, _ = new_repo(tmp_path / "tool", GOOD)
+    pid = at_harden(ctx, repo, {})
+    pages = {"/trace/1": (200, {}, b"<html>a trace</html>"),
+             "/private": (401, {}, b""),
+             "/to-login": (302, {"Location": "/login?next=/t"}, b""),
+             "/login": (200, {}, b"<form>sign in</form>")}
+    ctx.extra_allowed_networks = [ip_network("127.0.0.1/32")]
+    with local_app(pages) as url:
+        def record(link: str) -> dict[str, Any]:
+            result = call(ctx, "record_evidence", {"project_id": pid, "kind": "observability",
+                                                   "details": {"tool": "Langfuse",
+                                                               "link": link}})
+            assert result.ok, result.content
+            return result.content
+
+        opened = record(f"{url}trace/1")
+        assert opened["verified"] is True and opened["details"]["link_check"]["status_code"] == 200
+        for path in ("private", "to-login"):
+            closed = record(f"{url}{path}")
+            assert closed["verified"] is False
+            assert "behind a sign-in" in closed["note"]
+            assert "coach projects ingest-token" in closed["note"]
+    example = record("https://langfuse.example.com/t/1")  # no fetch: a reserved name
+    assert example["verified"] is False
+    assert example["details"]["link_check"]["reason"] == \
+        "langfuse.example.com is a reserved example domain"
+
+    shown = view_of(ctx, pid)["evidence"]["observability"]
+    assert shown["strength"] == "stated"
+    opened_record = {**opened["details"], "verified": True}
+    assert sentence("observability", opened_record).startswith(
+        f"Tracing: Langfuse {url}trace/1 — verified: link fetched ")
+
+
+def test_a_sentence_is_not_a_tool_name(ctx: ToolContext, tmp_path: Path) -> None:
+    repo, _ = new_repo(tmp_path / "tool", GOOD)
+    pid = at_harden(ctx, repo, {})
+    refused = call(ctx, "record_evidence", {"project_id": pid, "kind": "observability",
+                                            "details": {"tool": "we look at the logs when "
+                                                                "something breaks",
+                                                        "link": "https://x.example/"}})
+    assert not refused.ok
+    assert "names the tracing tool" in " ".join(refused.content["problems"])
+
+
+def view_of(ctx: ToolContext, pid: int) -> dict[str, Any]:
+    from memory.models import Project
+
+    with session_scope(ctx.engine) as s:
+        project = s.get(Project, pid)
+        assert project is not None
+        return project_view(s, project)

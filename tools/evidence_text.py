@@ -125,5 +125,9 @@ def sentence(kind: str, record: dict[str, Any]) -> str:
     text = describe(record)
     if kind in _SELF_DESCRIBED or text.startswith("verified"):
         return f"{label}: {text}"
-    return f"{label}: {text} — {strength(record)} by you on {_day(record.get('checked_at'))}" \
-        if not record.get("verified") else f"{label}: {text} — verified"
+    if not record.get("verified"):
+        return f"{label}: {text} — stated by you on {_day(record.get('checked_at'))}"
+    fetched = record.get("link_check") or {}
+    how = (f": link fetched {_day(fetched.get('checked_at'))}, HTTP {fetched.get('status_code')}"
+           f" in {fetched.get('latency_ms')} ms") if fetched.get("ok") else ""
+    return f"{label}: {text} — verified{how}"

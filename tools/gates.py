@@ -84,8 +84,9 @@ class ProjectRecord:
         return max(found, key=lambda e: (e.checked_at, e.id or 0)) if found else None
 
     def stated(self, kind: str) -> Evidence | None:
-        """The learner's latest word on `kind` (what the coach verified itself aside)."""
-        return self.latest_where(kind, lambda e: not e.verified)
+        """The learner's latest claim of `kind` (its trace link may have been fetched and
+        so verified), as opposed to what the coach's own audit or received traces show."""
+        return self.latest_where(kind, lambda e: e.details.get("source") not in ("traces",))
 
     def received(self, kind: str) -> Evidence | None:
         """What the learner's own traces established for `kind`, if any arrived."""
