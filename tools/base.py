@@ -59,6 +59,12 @@ class ToolResult:
     # The project this call created, which the thread coaches from now on.
     opened_project: int | None = None
 
+    @property
+    def project_id(self) -> int | None:
+        """The project the call acted on, when its result names one."""
+        pid = self.content.get("project_id")
+        return pid if isinstance(pid, int) else None
+
     def text(self) -> str:
         return json.dumps(self.content, default=str, ensure_ascii=False)
 
