@@ -367,3 +367,41 @@ def test_ingest_token_and_import_traces_from_the_command_line(tmp_path: Path,
     failed = run_coach(*base, "projects", "import-traces", str(engine_pid), str(garbage),
                        env=env)
     assert failed.returncode == 1 and "no line is an OTLP JSON trace export" in failed.stderr
+
+
+@pytest.mark.postgres
+def test_ingest_and_its_evidence_on_postgresql(pg_url: str) -> None:
+    engine = open_engine(pg_url)
+    try:
+        pid = new_project(engine, "ada")
+        token = issue_token(engine, pid)
+        from telemetry.ingest import project_for_token
+
+        assert project_for_token(engine, token) == pid
+        for _ in range(3):
+            done = store(engine, pid, encode_spans(app_spans(2)), cap=10)
+            assert done.accepted == 4 and done.rejected == 0
+        assert len(stored(engine, pid)) == 10  # capped, oldest first
+        evidence = view(engine, pid)["evidence"]
+        assert evidence["observability"]["spans"] == 10
+        assert evidence["cost_tracking"]["verified"] is True
+        assert prune_received(engine, 0) == 10
+    finally:
+        engine.dispose()
+
+
+def test_the_traces_records_are_updated_in_place_at_most_every_30_seconds(
+        engine: Engine) -> None:
+    pid = new_project(engine, "ada")
+    store(engine, pid, encode_spans(app_spans(1)))
+    assert view(engine, pid)["evidence"]["observability"]["spans"] == 2
+    store(engine, pid, encode_spans(app_spans(1)))
+    assert view(engine, pid)["evidence"]["observability"]["spans"] == 2  # not yet re-read
+    with session_scope(engine) as s:
+        for row in s.exec(select(Evidence).where(Evidence.project_id == pid)).all():
+            row.checked_at = datetime.now(UTC) - timedelta(seconds=31)
+            s.add(row)
+    assert view(engine, pid)["evidence"]["observability"]["spans"] == 4
+    with session_scope(engine) as s:
+        kinds = [e.kind for e in s.exec(select(Evidence).where(Evidence.project_id == pid))]
+    assert sorted(kinds) == ["cost_tracking", "observability"]  # one of each, kept current

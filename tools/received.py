@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections import defaultdict
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -132,29 +132,50 @@ def traces_summary(spans: list[ReceivedSpan], prices: PriceTable | None = None
         "through_span_id": max(s.id or 0 for s in spans)}
 
 
+# Continuous ingest must not make every view re-read 10,000 spans: at most this often.
+REFRESH_EVERY = timedelta(seconds=30)
+
+
+def _traces_record(session: Session, project_id: int, kind: str) -> Evidence | None:
+    rows = session.exec(select(Evidence).where(Evidence.project_id == project_id,
+                                               Evidence.kind == kind,
+                                               col(Evidence.verified))).all()
+    return next((e for e in rows if e.details.get("source") == "traces"), None)
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def refresh_received(session: Session, project_id: int) -> None:
-    """Store new verified observability (and cost) records when spans newer than the last
-    records have arrived; one indexed query when nothing is new."""
+    """Bring the project's two traces records (verified observability, and cost when the
+    spans carry priced usage) up to date with the spans received. One record of each per
+    project, updated in place, so the evidence a gate reads stays small however long an
+    app keeps sending; one indexed query when nothing is new."""
     newest = session.exec(select(func.max(ReceivedSpan.id))
                           .where(ReceivedSpan.project_id == project_id)).one()
     if newest is None:
         return
-    last = session.exec(
-        select(Evidence).where(Evidence.project_id == project_id,
-                               Evidence.kind == "observability", col(Evidence.verified))
-        .order_by(col(Evidence.id).desc()).limit(1)).first()
-    if last is not None and last.details.get("through_span_id", 0) >= newest:
+    last = _traces_record(session, project_id, "observability")
+    if last is not None and (last.details.get("through_span_id", 0) >= newest
+                             or utcnow() - _aware(last.checked_at) < REFRESH_EVERY):
         return
     spans = list(session.exec(select(ReceivedSpan)
                               .where(ReceivedSpan.project_id == project_id)).all())
     details = traces_summary(spans)
     now = utcnow()
-    session.add(Evidence(project_id=project_id, kind="observability", details=details,
-                         verified=True, ok=True, checked_at=now))
+    _upsert(session, last, project_id, "observability", details, now)
     cost = details["cost"]
     if cost and cost["per_request_mean_usd"] is not None:
-        session.add(Evidence(project_id=project_id, kind="cost_tracking", verified=True,
-                             ok=True, checked_at=now, details={
-                                 "source": "traces", "cost_usd": cost["per_request_mean_usd"],
-                                 "per": "request", **cost}))
+        _upsert(session, _traces_record(session, project_id, "cost_tracking"), project_id,
+                "cost_tracking", {"source": "traces", "cost_usd": cost["per_request_mean_usd"],
+                                  "per": "request", **cost}, now)
     session.flush()
+
+
+def _upsert(session: Session, row: Evidence | None, project_id: int, kind: str,
+            details: dict[str, Any], now: datetime) -> None:
+    if row is None:
+        row = Evidence(project_id=project_id, kind=kind, verified=True, ok=True)
+    row.details, row.checked_at = details, now
+    session.add(row)
