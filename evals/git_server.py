@@ -1,7 +1,7 @@
 """A git smart-HTTP server on 127.0.0.1 (dulwich's own WSGI server), for tests, eval cases
 and the clone benchmark: `with git_http({"/app.git": path}) as base: ...`.
 
-`/private/…` answers 401 like a private repository on a forge would.
+`/private/…` answers 401 and `/forbidden/…` 403, as forges do for a private repository.
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ def git_http(repos: dict[str, Path]) -> Iterator[str]:
         if environ.get("PATH_INFO", "").startswith("/private/"):
             start("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="git"'),
                                        ("Content-Length", "0")])
+            return [b""]
+        if environ.get("PATH_INFO", "").startswith("/forbidden/"):
+            start("403 Forbidden", [("Content-Length", "0")])
             return [b""]
         return git_app(environ, start)
 

@@ -81,6 +81,7 @@ def test_only_the_head_commit_is_fetched(served: str, repo: Path) -> None:
 
 @pytest.mark.parametrize(("path", "reason", "private"), [
     ("/private/tool.git", "needs sign-in (HTTP 401/403)", True),
+    ("/forbidden/tool.git", "needs sign-in (HTTP 401/403)", True),
     ("/missing.git", "is not a git repository (HTTP 404)", False),
 ])
 def test_private_and_missing_repositories(served: str, path: str, reason: str,

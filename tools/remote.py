@@ -89,7 +89,8 @@ def _pinned(base: type[HTTPConnection], policy: AddressPolicy, resolver: Resolve
             if time.monotonic() > budget.deadline:
                 raise CloneRefused("the clone took too long")
             error: Exception | None = None
-            for ip in validated_addresses(self._dns_host, self.port or 443, policy, resolver):
+            for ip in validated_addresses(self._dns_host, self.port or self.default_port, policy,
+                                          resolver):
                 try:
                     # Connect to the validated IP; TLS still verifies the certificate
                     # against the host name (urllib3 wraps this socket with server_hostname).
@@ -126,9 +127,13 @@ class _BoundedClient(Urllib3HttpGitClient):
 
     def _http_request(self, url: str, headers: dict[str, str] | None = None,
                       data: Any = None, raise_for_status: bool = True) -> Any:
-        resp, read = super()._http_request(url, headers, data, raise_for_status)
-        if resp.status in (401, 403):
-            raise HTTPUnauthorized(resp.headers.get("WWW-Authenticate"), url)
+        try:
+            resp, read = super()._http_request(url, headers, data, raise_for_status)
+        except GitProtocolError as exc:
+            # dulwich reports 403 as a protocol error; a forge answers it for private repos.
+            if "resp 403" in str(exc):
+                raise HTTPUnauthorized(None, url) from exc
+            raise
 
         def bounded(n: int = -1) -> bytes:
             chunk: bytes = read(n)
