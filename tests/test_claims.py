@@ -301,3 +301,9 @@ def view_of(ctx: ToolContext, pid: int) -> dict[str, Any]:
         project = s.get(Project, pid)
         assert project is not None
         return project_view(s, project)
+
+
+def test_a_workflow_named_by_its_file_name_alone_counts(ctx: ToolContext, tmp_path: Path) -> None:
+    repo, _ = new_repo(tmp_path / "tool", GOOD)
+    stated = {**STATED, "ci_gate": {"provider": "GitHub Actions", "config_path": "evals.yml"}}
+    assert advance(ctx, at_harden(ctx, repo, stated))["ok"] is True

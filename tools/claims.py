@@ -48,6 +48,8 @@ def ci_contradiction(ci: dict[str, Any], audit: dict[str, Any]) -> str | None:
     path = str(ci.get("config_path") or "").strip().removeprefix("./")
     looked_for = ", ".join(CHECK_COMMANDS)
     if path:
+        # "evals.yml" names .github/workflows/evals.yml as well as the full path does.
+        path = next((c for c in configs if c == path or c.endswith("/" + path)), path)
         if path not in configs:
             kind = "workflow" if path.startswith(".github/") else "CI config"
             others = f"CI configs there: {', '.join(configs)}" if configs \
