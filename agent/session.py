@@ -179,7 +179,8 @@ class Coach:
             drafter = ClaudeDrafter(model, self.user_id) if self._claude_drafts else None
             ctx = ToolContext(self.engine, self.user_id, thread_id,
                               allow_private_urls=self.allow_private_urls, prices=self.prices,
-                              drafter=drafter, allow_local_paths=self.allow_local_paths)
+                              drafter=drafter, allow_local_paths=self.allow_local_paths,
+                              check_links=True)
         ctx.learner_message = text
         return CoachRuntime(engine=self.engine, user_id=self.user_id, model=model,
                             thread_id=thread_id, tool_context=ctx, on_text=on_text,

@@ -256,6 +256,7 @@ def test_a_trace_link_is_fetched_and_verifies_only_when_it_opens(
              "/to-login": (302, {"Location": "/login?next=/t"}, b""),
              "/login": (200, {}, b"<form>sign in</form>")}
     ctx.extra_allowed_networks = [ip_network("127.0.0.1/32")]
+    ctx.check_links = True  # what the coach's own sessions do
     with local_app(pages) as url:
         def record(link: str) -> dict[str, Any]:
             result = call(ctx, "record_evidence", {"project_id": pid, "kind": "observability",

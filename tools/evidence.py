@@ -97,7 +97,8 @@ def record_evidence(ctx: ToolContext, args: RecordEvidenceArgs) -> dict[str, Any
         own_project(s, ctx, args.project_id)
     verified, note = False, None
     link = str(args.details.get("link") or "")
-    if args.kind == "observability" and link.startswith(("http://", "https://")):
+    if args.kind == "observability" and ctx.check_links \
+            and link.startswith(("http://", "https://")):
         # Outside any transaction: the fetch can take seconds.
         args.details["link_check"], verified, note = check_trace_link(ctx, link)
     with session_scope(ctx.engine) as s:
