@@ -9,9 +9,11 @@ import traceback
 import typer
 
 from agent.commands import chat, costs, demo, evaluate, postmortem, projects, serve, traces, users
+from agent.commands import playbook as playbook_command
 from agent.errors import CoachError
 from agent.settings import Settings, SettingsError
 from memory.store import StoreError
+from playbook import PlaybookError
 from seam.model import ModelError
 
 app = typer.Typer(
@@ -41,8 +43,9 @@ app.add_typer(traces.app, name="traces")
 app.command("prune")(traces.prune)
 app.command("serve")(serve.serve)
 app.add_typer(users.app, name="users")
+app.command("playbook")(playbook_command.playbook)
 
-USER_ERRORS = (CoachError, StoreError, SettingsError, ModelError)
+USER_ERRORS = (CoachError, StoreError, SettingsError, ModelError, PlaybookError)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import hashlib
 import json
 from typing import Any
 
+from agent import interview
 from agent.answers import (
     LESSON_KINDS,
     AnswerError,
@@ -23,8 +24,23 @@ from agent.answers import (
     read_message,
     split_list,
 )
-from agent.replies import compose_reply, help_text, later_step_text, status_text
+from agent.changes import last_change, learner_turns
+from agent.facts import LOCAL_PATH
+from agent.figures import URL_RE, sentence_evidence
+from agent.questions import answer_question
+from agent.reader import understand
+from agent.replies import (
+    compose_reply,
+    help_text,
+    later_step_text,
+    not_understood_text,
+    offtopic_text,
+    pending_text,
+    smalltalk_text,
+    status_text,
+)
 from agent.steps import step_tools
+from agent.understood import Call, asked_field, is_undo, understood_calls, undo_calls
 from seam.model import (
     Block,
     Message,
@@ -36,7 +52,6 @@ from seam.model import (
 from seam.pricing import Usage
 
 PROJECT_FIELDS = ("title", "problem", "audience", "personal_context", "success_criteria")
-MIN_POSTMORTEM_WORDS = 100
 
 
 def _estimate(text: str) -> int:
@@ -74,9 +89,16 @@ class OfflineCoach:
         results = tool_results(turn)
         calls = [b for m in turn if m["role"] == "assistant" for b in m["content"]
                  if b.get("type") == "tool_use"]
+        # Step 5's interview (agent/interview.py): the draft's questions, asked in the chat.
+        step5 = interview.turn(learner, calls, results, ctx)
+        if isinstance(step5, str):
+            return [{"type": "text", "text": step5}]
+        if step5:
+            return [tool_use(messages, len(calls) + i, name, args)
+                    for i, (name, args) in enumerate(step5)]
         if not calls:
             greeted = any(m["role"] == "assistant" for m in messages)
-            planned = self.plan(learner, ctx, greeted=greeted)
+            planned = self.plan(learner, ctx, greeted=greeted, messages=messages)
             if isinstance(planned, str):
                 return [{"type": "text", "text": planned}]
             return [tool_use(messages, i, name, args) for i, (name, args) in enumerate(planned)]
@@ -84,7 +106,8 @@ class OfflineCoach:
         if follow_up:
             return [tool_use(messages, len(calls) + i, name, args)
                     for i, (name, args) in enumerate(follow_up)]
-        return [{"type": "text", "text": compose_reply(calls, results, ctx)}]
+        undo = bool(turn) and is_undo(learner)
+        return [{"type": "text", "text": compose_reply(calls, results, ctx, undo=undo)}]
 
     def follow_up(self, calls: list[Block], results: dict[str, dict[str, Any]],
                   ctx: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -101,28 +124,77 @@ class OfflineCoach:
             return [("advance_step", {"project_id": project["id"]})]
         return []
 
-    def plan(self, text: str, ctx: dict[str, Any], greeted: bool = True
-             ) -> list[tuple[str, dict[str, Any]]] | str:
+    def plan(self, text: str, ctx: dict[str, Any], greeted: bool = True,
+             messages: list[Message] | None = None) -> list[Call] | str:
         """The tool calls a learner's message asks for, or a direct reply."""
-        reading = read_message(text)
         project = ctx.get("project")
-        if reading.command:
-            return self.command(reading.command, ctx)
-        if not reading.answers:
-            if reading.plain.endswith("?"):
-                return help_text(ctx, question=reading.plain)
-            if project is None and not greeted and len(reading.plain.split()) < 4:
-                # "hi" opens a conversation; it is not a project title.
-                return help_text(ctx)
-            reading = plain_answer(reading.plain, ctx)
-            if not reading.answers:
-                return help_text(ctx)
+        history = messages or []
+        step = project["step"] if project else None
+        last = last_change(history, is_undo, project["id"]) if project else None
+        # "no, I meant …" corrects what was stored just before it; later on it is ambiguous.
+        recent = last is not None and last.turn == learner_turns(history) - 1
+        last_field = next(iter(last.fields()[::-1]), None) if last and recent else None
+        u = understand(text, step, asked_field(project), last_field)
+        if u.act == "command" and u.command:
+            return self.command(u.command, ctx)
+        if u.labelled:
+            return self.labelled(read_message(text), ctx)
+        if u.act == "undo":
+            return undo_calls(last, project)
+        if u.act == "question":
+            return answer_question(text, ctx)
+        if u.act == "offtopic":
+            # An off-topic question gets the playbook's honest "not covered" and its closest
+            # entries; an off-topic remark, a nudge back to the project.
+            return answer_question(text, ctx) if text.rstrip().endswith("?") else \
+                offtopic_text(ctx)
+        if u.act == "smalltalk":
+            return smalltalk_text(ctx, greeted=greeted)
+        if not u.facts:
+            return u.clarify or not_understood_text(ctx)
+        if project is None:
+            return self.first_plain_project(u.facts, history)
+        return self.understood(u.facts, project)
+
+    def labelled(self, reading: Reading, ctx: dict[str, Any]) -> list[Call] | str:
+        """`Title: … Problem: …`: the labelled path, exactly as it has always read."""
+        project = ctx.get("project")
+        extra = split_repo(reading, project["step"] if project else None)
         try:
             if project is None:
                 return self.first_project(reading)
-            return self.answers(reading, project)
+            planned = self.answers(reading, project)
         except AnswerError as exc:
             return str(exc)
+        if extra and isinstance(planned, list):
+            allowed = step_tools(project["step"])
+            planned += [c for c in understood_calls(extra, project) if c[0] in allowed]
+        return planned
+
+    def first_plain_project(self, facts: dict[str, Any], history: list[Message]
+                            ) -> list[Call] | str:
+        # Facts told before there was a project ("I was a nurse for 8 years") are kept
+        # for the project's creation, not dropped.
+        earlier: dict[str, Any] = {}
+        for m in since_last_tool_call(history[:-1]):
+            if is_learner_text(m):
+                earlier.update(understand(text_of(m), None, None).facts)
+        merged = {**earlier, **facts}
+        args: dict[str, Any] = {k: merged[k] for k in (*PROJECT_FIELDS, "capabilities")
+                                if k in merged}
+        if "title" not in args:
+            if "problem" not in args:
+                return pending_text(merged)
+            args["title"] = " ".join(args["problem"].split()[:6]).rstrip(",.;:")
+        return [("create_project", args)]
+
+    def understood(self, facts: dict[str, Any], project: dict[str, Any]) -> list[Call] | str:
+        calls = understood_calls(facts, project)
+        allowed = step_tools(project["step"])
+        now = [c for c in calls if c[0] in allowed]
+        if calls and not now:
+            return later_step_text(calls[0][0], project)
+        return now or not_understood_text({"project": project})
 
     def command(self, command: str, ctx: dict[str, Any]) -> list[tuple[str, dict[str, Any]]] | str:
         project = ctx.get("project")
@@ -134,7 +206,7 @@ class OfflineCoach:
             return [("draft_postmortem", {"project_id": project["id"]})]
         if command == "help":
             return help_text(ctx)
-        return status_text(ctx)
+        return status_text(ctx, recorded=True)
 
     def first_project(self, reading: Reading) -> list[tuple[str, dict[str, Any]]] | str:
         args: dict[str, Any] = {k: reading.answers[k] for k in PROJECT_FIELDS
@@ -172,9 +244,6 @@ class OfflineCoach:
         return [("start_next_project", {"from_project_id": pid, **args})]
 
 
-Call = tuple[str, dict[str, Any]]
-
-
 def fact_calls(a: dict[str, str], pid: int, step: str) -> list[Call]:
     """Facts about the project itself: its fields, its repository."""
     calls: list[Call] = []
@@ -207,7 +276,8 @@ def evidence_calls(a: dict[str, str], pid: int) -> list[Call]:
     for kind, parse in EVIDENCE_PARSERS.items():
         if kind in a:
             calls.append(("record_evidence",
-                          {"project_id": pid, "kind": kind, "details": parse(a[kind])}))
+                          {"project_id": pid, "kind": kind, "details": labelled(kind, a[kind],
+                                                                                parse)}))
     for kind in LESSON_KINDS:
         for lesson in filter(None, a.get(kind, "").split("\n")):
             calls.append(("record_lesson", {"project_id": pid, "kind": kind,
@@ -223,20 +293,41 @@ def evidence_calls(a: dict[str, str], pid: int) -> list[Call]:
     return calls
 
 
-def plain_answer(text: str, ctx: dict[str, Any]) -> Reading:
-    """A message without labels answers the coach's current question."""
-    project = ctx.get("project")
-    if project is None:
-        key = "problem" if len(text.split()) > 12 else "title"
-        return Reading(answers={key: text})
-    missing = project["gate"]["missing"]
-    field: str = missing[0]["field"] if missing else ""
-    key = {"deployment": "url", "next_project": "title"}.get(field, field)
-    if key == "postmortem" and len(text.split()) < MIN_POSTMORTEM_WORDS:
-        return Reading(plain=text)
-    if key == "url" and not first_url(text):
-        return Reading(plain=text)
-    return Reading(answers={key: text}) if key else Reading(plain=text)
+def labelled(kind: str, value: str, parse: Any) -> dict[str, Any]:
+    """A labelled value as it has always been read; one the strict form cannot read gets a
+    second reading as a sentence ("Evals: 100 replayed incidents, 93 pass, llm judge")."""
+    try:
+        details: dict[str, Any] = parse(value)
+        return details
+    except AnswerError:
+        found = sentence_evidence(kind, value)
+        if found is None:
+            raise
+        return found
+
+
+def since_last_tool_call(messages: list[Message]) -> list[Message]:
+    """The messages after the coach last called a tool: the ones no project has stored yet."""
+    for i in range(len(messages) - 1, -1, -1):
+        m = messages[i]
+        if m["role"] == "assistant" and isinstance(m["content"], list) and any(
+                b.get("type") == "tool_use" for b in m["content"]):
+            return messages[i + 1:]
+    return messages
+
+
+def split_repo(reading: Reading, step: str | None) -> dict[str, Any]:
+    """`Repo: ~/code/x and the features are a, b`: the path is one word; the rest of the
+    sentence is read for its own facts instead of being swallowed into the path."""
+    repo = reading.answers.get("repo", "")
+    token, _, rest = repo.strip().partition(" ")
+    if not rest.strip() or not (LOCAL_PATH.fullmatch(token.rstrip(".,;")) or URL_RE.fullmatch(
+            token.rstrip(".,;"))):
+        return {}
+    facts = {k: v for k, v in understand(rest, step, None).facts.items() if k != "repo"}
+    if facts:  # otherwise it may be a folder whose name has spaces: keep it whole
+        reading.answers["repo"] = token.rstrip(".,;")
+    return facts
 
 
 def current_turn(messages: list[Message]) -> list[Message]:

@@ -31,6 +31,7 @@ class Expect(BaseModel):
     tools_called: list[str] = Field(default_factory=list)
     tools_not_called: list[str] = Field(default_factory=list)
     tool_inputs: list[dict[str, Any]] = Field(default_factory=list)  # {name, input: subset}
+    last_turn_tools: list[str] | None = None  # exactly the tools the last turn called
     gates_passed: list[str] = Field(default_factory=list)    # steps whose gate passed
     gates_refused: list[str] = Field(default_factory=list)   # steps refused at least once
     evidence: dict[str, dict[str, Any]] = Field(default_factory=dict)  # kind -> field subset

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -71,6 +72,19 @@ class ToolsCalled:
                        and _subset(want.get("input", {}), c["input"]) for c in calls):
                 problems.append(f"no {want['name']} call with {want.get('input')}")
         return Score(self.name, not problems, "; ".join(problems) or f"called {sorted(names)}")
+
+
+@dataclass
+class LastTurnTools:
+    """The tools the case's last turn called, exactly: `[]` says a question (say) changed
+    nothing, since the coach stores and advances only through tools."""
+
+    expected: list[str]
+    name: str = "last turn's tools"
+
+    def evaluate(self, o: Outcome) -> Score:
+        actual = [c["name"] for c in o.results[-1].tool_calls] if o.results else None
+        return Score(self.name, actual == self.expected, f"last turn called {actual}")
 
 
 @dataclass
@@ -201,8 +215,31 @@ class Postmortem:
         for phrase in e.get("contains", []):
             if phrase.lower() not in v["text"].lower():
                 problems.append(f"lacks {phrase!r}")
+        problems += _draft_problems(e, v)
         return Score(self.name, not problems,
                      "; ".join(problems) or f"v{v['version']}, {v['words']} words")
+
+
+def _draft_problems(e: dict[str, Any], v: dict[str, Any]) -> list[str]:
+    """Post-mortem voice and sources: phrases it must not hold, [TODO]s, every factual
+    sentence with a source, no first-person sentence the records do not hold."""
+    problems = [f"holds {p!r}" for p in e.get("excludes", []) if p.lower() in v["text"].lower()]
+    todos = re.findall(r"\[TODO:([^\]]*)\]", v["text"])
+    for phrase in e.get("asks", []):
+        if not any(phrase.lower() in t.lower() for t in todos):
+            problems.append(f"asks nothing about {phrase!r}")
+    if "max_todos" in e and len(todos) > e["max_todos"]:
+        problems.append(f"{len(todos)} [TODO]s")
+    if e.get("sourced"):
+        sentences = v["report"].get("sentences") or []
+        if not sentences:
+            problems.append("no sentence sources")
+        problems += [f"no source: {s['text'][:60]!r}" for s in sentences
+                     if s["kind"] in ("fact", "quote") and not s.get("sources")]
+        problems += [f"{u['kind']}: {u['sentence'][:60]!r}"
+                     for u in v["report"].get("grounding", {}).get("unsupported", [])
+                     if u["kind"] in ("sentence", "voice")]
+    return problems
 
 
 def graders_for(x: Expect) -> list[Grader]:
@@ -213,6 +250,8 @@ def graders_for(x: Expect) -> list[Grader]:
         out.append(ProjectCount(x.projects))
     if x.tools_called or x.tools_not_called or x.tool_inputs:
         out.append(ToolsCalled(x.tools_called, x.tools_not_called, x.tool_inputs))
+    if x.last_turn_tools is not None:
+        out.append(LastTurnTools(x.last_turn_tools))
     if x.gates_passed or x.gates_refused:
         out.append(Gates(x.gates_passed, x.gates_refused))
     if x.evidence or x.no_evidence:

@@ -210,6 +210,24 @@ def m004_web_sessions(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_users_token_hash ON users (token_hash)"))
 
 
+def m005_postmortem_batches(conn: Connection) -> None:
+    """Message Batches of post-mortem drafts, so their results survive a crash."""
+    md = MetaData()
+    Table("users", md, Column("id", Integer, primary_key=True))
+    batches = Table(
+        "postmortem_batches", md,
+        Column("id", Integer, primary_key=True),
+        Column("batch_id", String(100), nullable=False, unique=True),
+        Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+        Column("model", String(100), nullable=False),
+        Column("requests", JSON, nullable=False),
+        Column("status", String(20), nullable=False),
+        _at("created_at"),
+        Column("collected_at", DateTime(timezone=True)),
+    )
+    md.create_all(conn, tables=[batches])
+
+
 def m013a_i13_ingest(conn: Connection) -> None:
     """#13: the learner's own traces (`POST /v1/traces`): per-project ingest tokens (sha256)
     and the spans received, kept small."""
@@ -242,7 +260,7 @@ def m013a_i13_ingest(conn: Connection) -> None:
 
 
 MIGRATIONS: list[Migration] = [m001_initial, m002_thread_lease, m003_spans, m004_web_sessions,
-                               m013a_i13_ingest]
+                               m005_postmortem_batches, m013a_i13_ingest]
 
 
 def _ensure_table(conn: Connection) -> None:

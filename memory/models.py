@@ -214,6 +214,23 @@ class SigninLink(SQLModel, table=True):
     used_at: datetime | None = None
 
 
+class PostmortemBatch(SQLModel, table=True):
+    """A Message Batch of post-mortem drafts, kept until its results are collected, so a
+    later run (or `coach postmortem batch --resume`) picks them up after a crash."""
+
+    __tablename__ = "postmortem_batches"
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: str = Field(max_length=100, unique=True)
+    user_id: int = Field(foreign_key="users.id", index=True)  # who submitted it
+    model: str = Field(max_length=100)
+    # custom_id → {"project_id", "user_id"}: what each result is matched back to.
+    requests: dict[str, Any] = Field(default_factory=dict,
+                                     sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="submitted", max_length=20)  # submitted | collected
+    created_at: datetime = Field(default_factory=utcnow)
+    collected_at: datetime | None = None
+
+
 class IngestToken(SQLModel, table=True):
     """A project's ingest token for `POST /v1/traces`: one per project, stored as sha256."""
 

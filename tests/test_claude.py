@@ -435,14 +435,15 @@ SONNET_4 = "claude-sonnet-4-0"
 
 
 def test_cache_breakpoints_on_tools_system_and_the_conversation(sqlite_url, api):
-    # Sonnet 4 caches prefixes from 1024 tokens: the tools of the problem step and the
-    # system prompt pass that, the two tools offered before a project don't.
+    # Sonnet 4 caches prefixes from 1024 tokens: the tools and the system prompt pass that
+    # both before a project (three tools and the problem step's coaching) and after it.
     with claude_coach(sqlite_url, api, model=SONNET_4) as coach:
         thread = coach.thread()
         create_project_turn(coach, api, thread)
 
     before, after = api.message_requests
-    assert len(before["tools"]) == 2 and breakpoints(before) == []
+    assert len(before["tools"]) == 3
+    assert breakpoints(before)[:2] == ["tools[2]", "system[0]"]
     last = len(after["messages"]) - 1
     blocks = last_user_blocks(after)
     assert breakpoints(after) == [f"tools[{len(after['tools']) - 1}]", "system[0]",
@@ -456,13 +457,13 @@ def test_cache_breakpoints_on_tools_system_and_the_conversation(sqlite_url, api)
 
 
 def test_no_breakpoint_below_the_minimum_cacheable_prompt(sqlite_url, api):
-    # claude-sonnet-5-5 needs 2048 tokens; two tools and a short system prompt are far less.
+    # claude-sonnet-5-5 needs 2048 tokens; three tools and the system prompt are less.
     with claude_coach(sqlite_url, api) as coach:
         thread = coach.thread()
         api.queue(text_reply("Hi! What problem do you want to solve?"))
         coach.turn(thread, "hello")
     (body,) = api.message_requests
-    assert len(body["tools"]) == 2
+    assert len(body["tools"]) == 3
     assert breakpoints(body) == []
     assert "cache_control" not in json.dumps(body)
 

@@ -289,7 +289,8 @@ def test_system_prompt_and_tools_follow_the_step(h: Harness, model: ScriptedMode
     h.turn("hello")
     first = model.requests[-1]
     assert instructions(None) in first.system
-    assert {t["name"] for t in first.tools} == {"create_project", "get_portfolio"}
+    assert {t["name"] for t in first.tools} == {"create_project", "get_portfolio",
+                                              "search_playbook"}
     assert first.records == {"project": None}
 
     pid = h.project(step="deploy")

@@ -263,3 +263,36 @@ def test_the_report_counts_what_it_checked_and_leaves_the_bundle_alone() -> None
     assert b == before
     assert grounding_report("No figures at all here.", b) == {
         "checked": 0, "unsupported": [], "grounded": True}
+
+
+# -- a draft's sentences ---------------------------------------------------------------------
+
+
+def test_a_factual_sentence_without_a_source_is_reported_like_an_invented_number() -> None:
+    text = "The tool shipped after a long week. Users loved the citations."
+    sentences = [
+        {"text": "The tool shipped after a long week.", "kind": "fact", "sources": []},
+        {"text": "Users loved the citations.", "kind": "framing", "sources": []},
+    ]
+    report = grounding_report(text, bundle(), sentences)
+    assert report["grounded"] is False
+    assert report["unsupported"] == [{"kind": "sentence", "item": "no source",
+                                      "sentence": "The tool shipped after a long week."}]
+    assert report["checked"] == 2
+    sentences[0]["sources"] = ["evidence:4"]
+    assert grounding_report(text, bundle(), sentences)["grounded"] is True
+
+
+def test_a_first_person_sentence_must_be_the_learners_own_words() -> None:
+    invented = "I trusted my own judgement when the first users disagreed."
+    own = "I was on call for a year."
+    b = bundle()
+    b["project"]["personal_context"] = "I was on call for a year"
+    sentences = [{"text": t, "kind": "framing", "sources": []} for t in (invented, own)]
+    report = grounding_report(f"{invented} {own}", b, sentences)
+    assert report["unsupported"] == [{"kind": "voice", "item": "first person not in the records",
+                                      "sentence": invented}]
+    # Quoted words are the learner's; the framing around them is not in the first person.
+    quoted = [{"text": "The context: “I was on call for a year”.", "kind": "quote",
+               "sources": ["project:1:personal_context"]}]
+    assert grounding_report(quoted[0]["text"], b, quoted)["grounded"] is True

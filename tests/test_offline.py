@@ -125,7 +125,7 @@ def test_a_plain_answer_answers_the_current_question(me: Session) -> None:
     result = me.say(plain)
     assert names(result) == ["update_project"]
     assert me.project(project.id).problem == plain
-    assert "Saved problem." in result.reply
+    assert f"Saved the problem: “{plain[:40]}" in result.reply  # the value is shown back
     # ... and now the coach asks for the next missing thing, which the next plain answer fills.
     assert "Who has this problem?" in result.reply
     me.say("ward nurses on night shifts")
@@ -225,8 +225,9 @@ def test_a_question_is_not_stored_as_an_answer(me: Session) -> None:
     project = started(me)
     result = me.say("Does the problem have to be about work, or can it be a hobby?")
     assert result.tool_calls == []
-    assert result.reply.startswith("Good question.")
-    assert "Describe the problem in at least 20 words" in result.reply
+    assert result.reply.startswith("From the playbook, “Pick a problem you know from the inside”")
+    assert result.reply.endswith("Describe the problem in at least 20 words: what happens "
+                                 "today, and what goes wrong? (`Problem: …`)")
     after = me.project(project.id)
     assert (after.problem, after.audience) == ("", "")
 
@@ -465,3 +466,133 @@ def test_a_learner_walks_all_six_steps(me: Session, repo: Path, app_url: str) ->
     assert transitions == [("problem", "build"), ("build", "deploy"), ("deploy", "harden"),
                            ("harden", "postmortem"), ("postmortem", "repeat"),
                            ("repeat", "done")]
+
+
+# -- plain sentences: understood, shown back, undoable -----------------------------------------
+
+def test_a_greeting_that_explains_creates_no_project_and_keeps_the_experience(
+        me: Session) -> None:
+    hello = me.say("hi! I'm not really sure how this works. I was a nurse for 8 years")
+    assert names(hello) == [] and me.rows(Project) == []
+    assert "I was a nurse for 8 years" in hello.reply
+    protest = me.say("wait, that's not my project, I was just saying hello")
+    assert names(protest) == [] and me.rows(Project) == []
+    first = me.say(PROBLEM)
+    assert names(first) == ["create_project"]
+    project = me.project()
+    assert (project.problem, project.personal_context) == (PROBLEM, "I was a nurse for 8 years")
+    assert "working title" in first.reply
+
+
+def test_every_stored_value_is_shown_and_undo_puts_back_the_one_before(me: Session) -> None:
+    project = started(me)
+    first = me.say("it's a problem for ward nurses")
+    assert "Saved the audience: “ward nurses”" in first.reply
+    second = me.say("no, I meant nurses on busy medical wards")
+    assert "Saved the audience: “nurses on busy medical wards”" in second.reply
+    assert me.project(project.id).audience == "nurses on busy medical wards"
+    undone = me.say("undo")
+    assert names(undone) == ["update_project"]
+    assert "Undone: the audience is back to “ward nurses”" in undone.reply
+    assert me.project(project.id).audience == "ward nurses"
+    again = me.say("undo that please")
+    assert "empty again" in again.reply
+    assert me.project(project.id).audience == ""
+    nothing = me.say("undo")
+    assert names(nothing) == [] and me.project(project.id).title == "Handover Helper"
+
+
+def test_a_rename_is_a_title_not_a_repository(me: Session) -> None:
+    project = started(me)
+    result = me.say("can you rename the project to Ward Handover?")
+    assert names(result) == ["update_project"]
+    assert result.tool_calls[0]["input"] == {"project_id": project.id, "title": "Ward Handover"}
+    assert me.project(project.id).repo == ""
+
+
+def test_a_mistyped_command_is_a_command_not_a_problem(me: Session) -> None:
+    project = started(me)
+    result = me.say("stauts")
+    assert names(result) == [] and "is at step 1/6" in result.reply
+    assert me.project(project.id).problem == ""
+
+
+def test_two_facts_in_one_sentence_are_both_stored(me: Session) -> None:
+    project = started(me)
+    me.say("it's for nurses on busy wards, I was one for 8 years")
+    after = me.project(project.id)
+    assert (after.audience, after.personal_context) == ("nurses on busy wards",
+                                                        "I was one for 8 years")
+
+
+def test_capabilities_are_asked_for_and_read_from_plain_words(me: Session) -> None:
+    project = started(me)
+    asked = me.say("it's a problem for ward nurses")
+    assert "Which capabilities will it use?" in asked.reply
+    me.say("it searches over the old notes and calls the lab API")
+    assert me.project(project.id).capabilities == ["retrieval", "tool_use"]
+    assert me.project(project.id).difficulty == 2
+
+
+def test_evals_in_words_complete_each_other_without_looping(me: Session) -> None:
+    started(me, step="harden")
+    me.say("12 cases, graded by exact match")
+    me.say("10 out of 12 passed, so about 83%")
+    evals = [e.details for e in me.rows(Evidence) if e.kind == "evals"]
+    assert evals[-1] == {"cases": 12, "pass_rate": 0.83, "grader": "exact match"}
+
+
+def test_a_tracing_sentence_stores_the_tool_and_the_link_apart(me: Session) -> None:
+    started(me, step="harden")
+    me.say("ok I added langfuse, here's a trace (https://cloud.langfuse.com/trace/abc)")
+    [obs] = [e.details for e in me.rows(Evidence) if e.kind == "observability"]
+    assert obs == {"tool": "Langfuse", "link": "https://cloud.langfuse.com/trace/abc"}
+
+
+def test_lessons_in_plain_words_are_recorded(me: Session) -> None:
+    started(me, step="postmortem")
+    result = me.say("the thing that worked best was the tiny scope, what didn't work was my "
+                    "first prompt, I chose regex over an LLM because it is deterministic")
+    assert names(result) == ["record_lesson"] * 3
+    kinds = sorted(lesson.kind for lesson in me.rows(Lesson))
+    assert kinds == ["didnt_work", "tradeoff", "worked"]
+
+
+def test_a_question_at_a_later_step_is_answered_for_that_step(me: Session) -> None:
+    started(me, step="build")
+    result = me.say("what do you mean by a usage note?")
+    assert result.tool_calls == []
+    assert result.reply.startswith("From the playbook")
+    # ... then one example for what this project needs next, at its own step.
+    assert "“Handover Helper” needs next, and a sentence I'd understand: where the code is" \
+        in result.reply
+    assert "Repo: ~/code/my-tool" in me.say("help").reply  # step 2's labels, not step 1's
+
+
+def test_status_lists_what_is_recorded_for_the_current_step(me: Session) -> None:
+    started(me)
+    me.say("it's a problem for ward nurses")
+    status = me.say("status").reply
+    assert "Recorded so far for this step" in status
+    assert "the title: “Handover Helper”" in status
+    assert "the audience: “ward nurses”" in status
+
+
+def test_a_labelled_repo_does_not_swallow_the_rest_of_the_sentence(me: Session, repo: Path
+                                                                    ) -> None:
+    project = started(me, step="build")
+    result = me.say(f"Repo: {repo} and the features are summarise notes, flag vitals")
+    assert names(result)[:3] == ["update_project", "audit_repository", "update_project"]
+    after = me.project(project.id)
+    assert after.repo == str(repo)
+    assert after.mvp_scope == ["summarise notes", "flag vitals"]
+
+
+def test_a_labelled_value_the_strict_form_cannot_read_gets_a_sentence_reading(
+        me: Session) -> None:
+    started(me, step="harden")
+    me.say("Evals: 100 replayed incidents, 93 pass, graded by exact match")
+    [evals] = [e.details for e in me.rows(Evidence) if e.kind == "evals"]
+    assert evals == {"cases": 100, "pass_rate": 0.93, "grader": "exact match"}
+    refused = me.say("Evals: lots")  # still nothing to read: the form is shown, nothing stored
+    assert refused.tool_calls == [] and "`Evals: 24 cases" in refused.reply

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 COACH = Path(sys.executable).with_name("coach")
 USER = "ann"
 DRAFT_KEYS = {"project_id", "version", "words", "target_words", "sections", "grounding",
-              "path"}
+              "sentences", "todos", "path"}
 
 
 @pytest.fixture
@@ -77,6 +77,12 @@ def add_project(engine: Engine, title: str, step: str = "postmortem",
         return project.id
 
 
+def evidence_id(engine: Engine, pid: int, kind: str) -> int | None:
+    with session_scope(engine) as s:
+        return s.exec(select(Evidence).where(Evidence.project_id == pid,
+                                             Evidence.kind == kind)).one().id
+
+
 def add_lesson(engine: Engine, pid: int, text: str) -> None:
     with session_scope(engine) as s:
         s.add(Lesson(project_id=pid, kind="didnt_work", text=text))
@@ -106,6 +112,18 @@ def test_draft_json_shape_and_markdown_file(engine: Engine, env: dict[str, str],
     assert isinstance(first["words"], int) and first["words"] > 300
     assert first["grounding"]["grounded"] is True and first["grounding"]["unsupported"] == []
     assert first["grounding"]["checked"] >= 2  # 24 cases, 91%
+    # Every sentence is traceable: its records, or that it is framing or a question.
+    kinds = {s["kind"] for s in first["sentences"]}
+    assert kinds == {"fact", "quote", "framing", "todo"}
+    [cases] = [s for s in first["sentences"] if s["text"].startswith("The eval set has 24")]
+    assert cases["kind"] == "fact" and cases["sources"] == [
+        f"evidence:{evidence_id(engine, pid, 'evals')}"]
+    [lesson] = [s for s in first["sentences"] if "Runbook search search was fast" in s["text"]]
+    assert lesson["kind"] == "quote" and lesson["sources"][0].startswith("lesson:")
+    assert all(s["sources"] for s in first["sentences"] if s["kind"] in ("fact", "quote"))
+    assert {t["key"] for t in first["todos"]} >= {"tldr", "next", "deployed"}
+    assert all(f"[TODO: {t['question'].split(' (about')[0]}]" in
+               "".join(s["text"] for s in first["sentences"]) for t in first["todos"])
 
     out = tmp_path / "drafts" / "runbook.md"
     out.parent.mkdir()

@@ -63,6 +63,7 @@ CONTRACT_ARGS: dict[str, set[str]] = {
     "start_next_project": {"from_project_id", "title", "problem", "audience",
                            "personal_context", "success_criteria", "capabilities"},
     "get_portfolio": set(),
+    "search_playbook": {"query"},
 }
 
 
@@ -202,6 +203,7 @@ MINIMAL_VALID: dict[str, dict[str, Any]] = {
     "advance_step": {"project_id": 1},
     "start_next_project": {"from_project_id": 1, "title": "t", "capabilities": ["agents"]},
     "get_portfolio": {},
+    "search_playbook": {"query": "evals"},
 }
 
 
@@ -242,7 +244,8 @@ def test_each_missing_required_field_is_named(ctx: ToolContext, name: str) -> No
 @pytest.mark.parametrize("name", sorted(n for n in TOOLS if n != "get_portfolio"))
 def test_wrong_types_are_refused(ctx: ToolContext, name: str) -> None:
     key = "from_project_id" if name == "start_next_project" else (
-        "title" if name == "create_project" else "project_id")
+        "title" if name == "create_project" else
+        "limit" if name == "search_playbook" else "project_id")
     wrong = (5, 1.5, [1], {"id": 1}) if key == "title" else ("abc", 1.5, [1], {"id": 1})
     for bad in wrong:
         result = call(ctx, name, {**MINIMAL_VALID[name], key: bad})

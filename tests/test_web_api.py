@@ -151,7 +151,12 @@ def test_projects_evidence_and_postmortem_versions(server: Server) -> None:
         draft = r.json()
         assert (draft["project_id"], draft["version"]) == (project_id, expected)
         assert draft["words"] > 0 and "grounding" in draft and draft["text"].startswith("#")
+        # Every sentence of the draft with the records it rests on (or framing / a question).
+        problem = [s for s in draft["sentences"] if "problem statement" in s["text"]]
+        assert problem and problem[0]["sources"] == [f"project:{project_id}:problem"]
+        assert all(s["sources"] for s in draft["sentences"] if s["kind"] in ("fact", "quote"))
     view = c.get(f"/api/projects/{project_id}").json()
+    assert view["postmortem_versions"][-1]["sentences"] == draft["sentences"]
     assert {"evidence", "gate", "guide", "postmortem_versions", "lessons"} <= set(view)
     assert [v["version"] for v in view["postmortem_versions"]] == [1, 2]
     assert all(v["source"] == "draft" and v["text"] for v in view["postmortem_versions"])

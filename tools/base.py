@@ -48,7 +48,8 @@ class ToolContext:
     # The coach's price table (with the learner's own price file), for project usage.
     prices: PriceTable | None = None
     # Writes a post-mortem from an evidence bundle; the offline drafter when None.
-    drafter: Callable[[dict[str, Any]], str] | None = None
+    # A drafter returns the Markdown, or a tools.sentences.Draft with every sentence's sources.
+    drafter: Callable[[dict[str, Any]], Any] | None = None
 
 
 class Args(BaseModel):

@@ -41,7 +41,7 @@ def _latest(evidence: list[Evidence], kind: str) -> dict[str, Any] | None:
     return {**e.details, "recorded_on": _stamp(e), "verified": e.verified}
 
 
-def _excerpts(session: Session, project: Project) -> list[str]:
+def _excerpts(session: Session, project: Project) -> list[tuple[int, str]]:
     """Learner messages that read like lessons, from the threads that coached this project
     (a thread moves on to the next project, so only messages before this one was done)."""
     transitions = session.exec(select(StepTransition)
@@ -58,24 +58,40 @@ def _excerpts(session: Session, project: Project) -> list[str]:
         query = query.where(TranscriptEntry.created_at <= max(done))
     rows = session.exec(query
                         .order_by(TranscriptEntry.id.desc()).limit(200)).all()  # type: ignore[union-attr]
-    out: list[str] = []
+    out: list[tuple[int, str]] = []
     for row in rows:
         text = " ".join(b.get("text", "") for b in row.content if b.get("type") == "text")
         # Labelled answers are already in the structured fields; keep free-form notes.
         labelled = len(LABEL.findall(text)) >= 2 or text.lower().startswith(
             ("post-mortem:", "postmortem:"))
         if text and not labelled and any(w in text.lower() for w in LESSON_WORDS):
-            out.append(" ".join(text.split())[:EXCERPT_CHARS])
+            out.append((row.id or 0, " ".join(text.split())[:EXCERPT_CHARS]))
         if len(out) >= EXCERPTS:
             break
     return list(reversed(out))
 
 
+def _latest_id(evidence: list[Evidence], kind: str) -> int | None:
+    found = [e for e in evidence if e.kind == kind]
+    return max(found, key=lambda e: (e.checked_at, e.id or 0)).id if found else None
+
+
+def is_interview_answer(e: Evidence) -> bool:
+    return e.kind == "other" and "answers" in e.details
+
+
 def evidence_bundle(session: Session, project: Project) -> dict[str, Any]:
+    """The project's records as plain data. `records` holds the ids they come from (the
+    sentence sources of a draft); the grounding check leaves it out, so an id never
+    vouches for a figure."""
     pid = project.id
     evidence = list(session.exec(select(Evidence).where(Evidence.project_id == pid)).all())
     lessons = session.exec(select(Lesson).where(Lesson.project_id == pid)
                            .order_by(Lesson.id)).all()  # type: ignore[arg-type]
+    evidence.sort(key=lambda e: (e.checked_at, e.id or 0))
+    excerpts = _excerpts(session, project)
+    others = [e for e in evidence if e.kind == "other" and not is_interview_answer(e)]
+    answers = [e for e in evidence if is_interview_answer(e)]
     usage = session.exec(select(ProjectUsage).where(ProjectUsage.project_id == pid)).all()
     deployments = sorted((e for e in evidence if e.kind == "deployment"),
                          key=lambda e: (e.checked_at, e.id or 0))
@@ -97,10 +113,10 @@ def evidence_bundle(session: Session, project: Project) -> dict[str, Any]:
         "ci_gate": _latest(evidence, "ci_gate"),
         "observability": _latest(evidence, "observability"),
         "cost_tracking": _latest(evidence, "cost_tracking"),
-        "confirmed": [e.details.get("confirmed") for e in evidence
-                      if e.kind == "other" and e.details.get("confirmed")],
-        "other": [e.details for e in evidence
-                  if e.kind == "other" and not e.details.get("confirmed")],
+        "confirmed": [e.details.get("confirmed") for e in others if e.details.get("confirmed")],
+        "other": [e.details for e in others if not e.details.get("confirmed")],
+        # The learner's answers to the post-mortem interview, latest per question.
+        "interview": _answers(answers),
         "project_usage": [{
             "model": u.model, "input_tokens": u.input_tokens, "output_tokens": u.output_tokens,
             "requests": u.requests, "period": u.period,
@@ -108,5 +124,34 @@ def evidence_bundle(session: Session, project: Project) -> dict[str, Any]:
         } for u in usage],
         "lessons": {kind: [lesson.text for lesson in lessons if lesson.kind == kind]
                     for kind in LESSON_KINDS},
-        "transcript_excerpts": _excerpts(session, project),
+        "transcript_excerpts": [text for _, text in excerpts],
+        "records": {
+            "project": pid,
+            "evidence": {kind: _latest_id(evidence, kind) for kind in (
+                "audit", "evals", "ci_gate", "observability", "cost_tracking")},
+            "deployments": [e.id for e in deployments],
+            "confirmed": [e.id for e in others if e.details.get("confirmed")],
+            "other": [e.id for e in others if not e.details.get("confirmed")],
+            "usage": [u.id for u in usage],
+            "lessons": {kind: [lesson.id for lesson in lessons if lesson.kind == kind]
+                        for kind in LESSON_KINDS},
+            "transcript": [i for i, _ in excerpts],
+            "interview": _answer_ids(answers),
+        },
     }
+
+
+def _answers(rows: list[Evidence]) -> dict[str, dict[str, Any]]:
+    """Answers by question key; a later answer to the same question replaces an earlier."""
+    out: dict[str, dict[str, Any]] = {}
+    for e in rows:
+        d = e.details
+        out[str(d["answers"])] = {"answer": str(d.get("answer") or ""),
+                                  "question": str(d.get("question") or ""),
+                                  "kind": str(d.get("kind") or "note"),
+                                  "skipped": bool(d.get("skipped"))}
+    return out
+
+
+def _answer_ids(rows: list[Evidence]) -> dict[str, int | None]:
+    return {str(e.details["answers"]): e.id for e in rows}

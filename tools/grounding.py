@@ -14,6 +14,8 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from tools.sentences import first_person_outside_quotes, in_learner_words, learner_words
+
 URL = re.compile(r"https?://[^\s<>\"')\]]+", re.I)
 ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 MONTHS = ("january|february|march|april|may|june|july|august|september|october|november|"
@@ -56,6 +58,8 @@ class Evidence:
     """The figures and names an evidence bundle supports."""
 
     def __init__(self, bundle: dict[str, Any]):
+        # Record ids say where a sentence came from; they vouch for no figure.
+        bundle = {k: v for k, v in bundle.items() if k != "records"}
         text = json.dumps(bundle, ensure_ascii=False, default=str)
         self.text = text.lower()
         self.urls = {u.rstrip(".,;:/").lower() for u in URL.findall(text)}
@@ -98,8 +102,26 @@ def _sentence(text: str, start: int) -> str:
     return ""
 
 
-def grounding_report(text: str, bundle: dict[str, Any]) -> dict[str, Any]:
-    """Each unsupported claim with its sentence; `[TODO: …]` placeholders are exempt."""
+def sentence_claims(sentences: list[dict[str, Any]], bundle: dict[str, Any]
+                    ) -> list[dict[str, str]]:
+    """A draft's sentences that rest on nothing: a factual sentence with no source, and a
+    first-person sentence that is not the learner's own recorded words (the voice rule)."""
+    words = learner_words(bundle)
+    out = []
+    for s in sentences:
+        text, kind = s["text"], s.get("kind", "fact")
+        if kind in ("fact", "quote") and not s.get("sources"):
+            out.append({"kind": "sentence", "item": "no source", "sentence": text})
+        elif first_person_outside_quotes(text) and not in_learner_words(text, words):
+            out.append({"kind": "voice", "item": "first person not in the records",
+                        "sentence": text})
+    return out
+
+
+def grounding_report(text: str, bundle: dict[str, Any],
+                     sentences: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Each unsupported claim with its sentence; `[TODO: …]` placeholders are exempt. With a
+    draft's sentences, also each sentence that rests on no record."""
     evidence = Evidence(bundle)
     body = TODO.sub(lambda m: " " * len(m.group(0)), text)
     unsupported: list[dict[str, str]] = []
@@ -126,4 +148,7 @@ def grounding_report(text: str, bundle: dict[str, Any]) -> dict[str, Any]:
         if not evidence.supports_number(token):
             kind = "money" if "$" in token else "percentage" if "%" in token else "number"
             claim(kind, token.strip(), m.start())
+    if sentences is not None:
+        checked += len(sentences)
+        unsupported += sentence_claims(sentences, bundle)
     return {"checked": checked, "unsupported": unsupported, "grounded": not unsupported}

@@ -14,9 +14,10 @@ from memory.models import Evidence, Lesson, PostmortemVersion, Project
 from memory.store import session_scope
 from tools.base import Args, Tool, ToolContext, ToolError, own_project
 from tools.bundle import evidence_bundle
-from tools.drafter import TARGET_WORDS, offline_draft
+from tools.drafter import TARGET_WORDS, offline_compose
 from tools.gates import POSTMORTEM_WORDS, missing_sections, word_count
 from tools.grounding import grounding_report
+from tools.sentences import TODO, Draft, Todo, as_json, sentences_of
 
 
 class SubmitPostmortemArgs(Args):
@@ -24,8 +25,10 @@ class SubmitPostmortemArgs(Args):
     text: str = Field(min_length=1, max_length=60_000)
 
 
-def postmortem_report(text: str, bundle: dict[str, Any]) -> dict[str, Any]:
-    """Which of the step-5 checks a text passes and fails: length, sections, grounding."""
+def postmortem_report(text: str, bundle: dict[str, Any],
+                      sentences: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Which of the step-5 checks a text passes and fails: length, sections, grounding
+    (for a draft, also every sentence's sources)."""
     words = word_count(text)
     low, high = POSTMORTEM_WORDS
     passed, failed = [], []
@@ -38,15 +41,20 @@ def postmortem_report(text: str, bundle: dict[str, Any]) -> dict[str, Any]:
         failed.append("sections on " + ", ".join(absent))
     else:
         passed.append("sections: what worked, what didn't, tradeoffs")
-    grounding = grounding_report(text, bundle)
+    grounding = grounding_report(text, bundle, sentences)
     if grounding["grounded"]:
         passed.append(f"grounding: {grounding['checked']} figures, all in the evidence")
     else:
-        items = "; ".join(f"{u['item']} ({u['kind']})" for u in grounding["unsupported"][:10])
+        items = "; ".join(f"{u['item']} ({u['kind']}) in “{_short(u['sentence'])}”"
+                          for u in grounding["unsupported"][:10])
         failed.append(f"every figure backed by recorded evidence: unsupported {items} — fix "
                       "them, put them in a [TODO], or confirm them (`Confirm: …`)")
     return {"words": words, "target_words": TARGET_WORDS, "passed": passed, "failed": failed,
-            "grounding": grounding}
+            "grounding": grounding, "todos_left": len(TODO.findall(text))}
+
+
+def _short(sentence: str, limit: int = 160) -> str:
+    return sentence if len(sentence) <= limit else sentence[:limit - 1].rstrip() + "…"
 
 
 def next_version(session: Session, project_id: int) -> int:
@@ -96,13 +104,33 @@ def draft_postmortem(ctx: ToolContext, args: DraftArgs) -> dict[str, Any]:
     with session_scope(ctx.engine) as s:
         bundle = evidence_bundle(s, own_project(s, ctx, args.project_id))
     # Drafting may call a model: outside any transaction.
-    text = (ctx.drafter or offline_draft)(bundle)
+    draft = compose(ctx, bundle)
+    text, sentences = draft.markdown, as_json(draft.sentences)
+    todos = [t.as_dict() for t in draft.todos]
     with session_scope(ctx.engine) as s:
-        report = postmortem_report(text, bundle)
+        report = postmortem_report(text, bundle, sentences) | {"sentences": sentences,
+                                                                "todos": todos}
         version = store_version(s, args.project_id, "draft", text, report)
     return {"project_id": args.project_id, "version": version, "words": report["words"],
             "target_words": TARGET_WORDS, "sections": section_names(text),
-            "grounding": report["grounding"], "failed": report["failed"], "text": text}
+            "grounding": report["grounding"], "failed": report["failed"], "text": text,
+            "sentences": sentences, "todos": todos}
+
+
+def compose(ctx: ToolContext, bundle: dict[str, Any]) -> Draft:
+    """The draft with its sentences: the offline drafter's own, or a model's (a drafter
+    that returns only Markdown gets its sentences attributed to the records they repeat)."""
+    if ctx.drafter is None:
+        return offline_compose(bundle)
+    out = ctx.drafter(bundle)
+    if isinstance(out, Draft):
+        return out
+    return Draft(out, sentences_of(out, bundle), todos_of(out))
+
+
+def todos_of(text: str) -> list[Todo]:
+    return [Todo(f"todo:{i}", m.group(0)[len("[TODO:"):-1].strip())
+            for i, m in enumerate(TODO.finditer(text))]
 
 
 def section_names(text: str) -> list[str]:

@@ -97,8 +97,19 @@ def project_view(session: Session, project: Project) -> dict[str, Any]:
         "lessons_total": lesson_count,
         "postmortems": [{"version": v.version, "source": v.source, "words": v.words}
                         for v in versions],
+        "postmortem_draft": latest_draft(versions),
         "gate": check_gate(rec).as_dict(),
     }
+
+
+def latest_draft(versions: list[PostmortemVersion]) -> dict[str, Any] | None:
+    """The newest draft's questions and checks: what the post-mortem interview asks next."""
+    drafts = [v for v in versions if v.source == "draft"]
+    if not drafts:
+        return None
+    v = drafts[-1]
+    return {"version": v.version, "words": v.words, "failed": v.report.get("failed", []),
+            "todos": v.report.get("todos", [])}
 
 
 def _apply(project: Project, fields: ProjectFields) -> list[str]:

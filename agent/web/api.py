@@ -138,7 +138,8 @@ def get_project(project_id: ProjectId, me: Me, w: W) -> dict[str, Any]:
             "postmortem_versions": [
                 {"version": v.version, "source": v.source, "words": v.words,
                  "created_at": _iso(v.created_at), "failed": v.report.get("failed", []),
-                 "text": v.text} for v in versions]}
+                 "text": v.text, "sentences": v.report.get("sentences", [])}
+                for v in versions]}
 
 
 @router.post("/api/projects/{project_id}/postmortem", tags=["projects"])

@@ -96,7 +96,7 @@ def create_app(settings: Settings, model_factory: ModelFactory | None = None,
                     "users add NAME`) or the session cookie of the sign-in page.")
     install_handlers(app)
     app.add_middleware(SecurityHeaders)
-    from agent.web import api, auth, dashboards, ingest, pages
+    from agent.web import api, auth, dashboards, ingest, pages, playbook
 
     # Outermost: before anything reads. OTLP exports are batches of spans, hence their own.
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES,
@@ -104,6 +104,7 @@ def create_app(settings: Settings, model_factory: ModelFactory | None = None,
 
     app.include_router(api.router)
     app.include_router(dashboards.router)
+    app.include_router(playbook.router)
     app.include_router(auth.router)
     app.include_router(pages.router)
     app.include_router(ingest.router)

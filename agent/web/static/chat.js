@@ -6,6 +6,35 @@
   const { api, json, events, el, money, num } = Coach;
   const $ = (id) => document.getElementById(id);
   let threadId = null;
+  let currentStep = null;
+  let playbookRequest = 0;  // only the latest listing or search may fill the panel
+
+  // One playbook entry, folded: its title, and when opened the body and its "try this".
+  // The body is HTML rendered by the server from our own Markdown with raw HTML disabled.
+  function playbookEntry(entry, open) {
+    const body = el("div", { class: "entry-body" });
+    body.innerHTML = entry.html;
+    const node = el("details", { class: "entry", "data-id": entry.id },
+      el("summary", {}, entry.title), body,
+      el("p", { class: "try-this" }, el("strong", {}, "Try this: "), entry.try_this));
+    if (open) node.open = true;
+    return node;
+  }
+
+  async function showPlaybook(query) {
+    const params = new URLSearchParams();
+    if (currentStep) params.set("step", currentStep);
+    if (query) params.set("q", query);
+    else params.set("limit", "20");  // a step's entries, folded: titles are short
+    const mine = ++playbookRequest;
+    const data = await json(`/api/playbook?${params}`);
+    if (mine !== playbookRequest) return;
+    $("playbook-caption").textContent = query
+      ? (data.entries.length ? `Best matches for “${query}”` : `Nothing matches “${query}”.`)
+      : `For ${currentStep ? `the ${currentStep} step` : "getting started"}`;
+    $("playbook-entries").replaceChildren(
+      ...data.entries.map((e, i) => playbookEntry(e, query && i === 0)));
+  }
 
   function bubble(role, text) {
     const node = el("li", { class: `msg ${role}` }, text);
@@ -37,6 +66,10 @@
   async function refreshStep(projectId) {
     if (!projectId) return;
     const p = await json(`/api/projects/${projectId}`);
+    if (p.step !== currentStep) {
+      currentStep = p.step;
+      showPlaybook(null).catch((err) => Coach.showError("chat-error", err));
+    }
     const gate = p.gate || { missing: [], warnings: [] };
     $("step-info").replaceChildren(
       el("div", { class: "step-number" }, p.step === "done" ? "✓" : `${p.guide.number}/6`),
@@ -121,7 +154,14 @@
     try {
       await loadThreads(wanted);
       if (threadId) await openThread(threadId);
+      // Not awaited: the composer's handlers below must be in place without delay.
+      if (!currentStep) showPlaybook(null).catch((err) => Coach.showError("chat-error", err));
     } catch (err) { Coach.showError("chat-error", err); }
+    $("playbook-search").addEventListener("submit", (e) => {
+      e.preventDefault();
+      showPlaybook($("playbook-query").value.trim())
+        .catch((err) => Coach.showError("chat-error", err));
+    });
     $("thread-select").addEventListener("change", (e) => openThread(e.target.value)
       .catch((err) => Coach.showError("chat-error", err)));
     $("new-thread").addEventListener("click", () => newThread()

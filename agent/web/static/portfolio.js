@@ -35,11 +35,19 @@
     }));
   }
 
+  // Each draft sentence with the records it rests on (or framing / a question).
+  function sources(sentences) {
+    if (!sentences.length) return null;
+    return el("details", { class: "small sentences" }, el("summary", {}, "Sentence sources"),
+      el("ol", {}, sentences.map((s) => el("li", {}, s.text, " ",
+        el("span", { class: "muted" }, s.sources && s.sources.length ? `(${s.sources.join(", ")})` : `(${s.kind})`)))));
+  }
+
   function versions(view, redraw) {
     const items = (view.postmortem_versions || []).map((v) => el("details", {},
       el("summary", {}, `v${v.version} · ${v.source} · ${v.words} words · ${when(v.created_at)}`
         + (v.failed.length ? ` · ${v.failed.length} check(s) open` : " · checks pass")),
-      el("pre", {}, v.text)));
+      el("pre", {}, v.text), sources(v.sentences || [])));
     const button = el("button", { class: "secondary", type: "button", onclick: async () => {
       button.disabled = true;
       try {
