@@ -144,7 +144,7 @@ def run_case(case: Case, model: Model, budget: Budget | None = None) -> Outcome:
 
         def tools(user_id: int, thread_id: str) -> ToolContext:
             # Only the case's own app is reachable; every other internal address stays refused.
-            return ToolContext(engine, user_id, thread_id, fetch_timeout=5.0, check_links=True,
+            return ToolContext(engine, user_id, thread_id, fetch_timeout=5.0,
                                extra_allowed_networks=[ip_network("127.0.0.1/32")])
 
         def coach(saver: Any) -> Coach:
