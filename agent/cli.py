@@ -10,6 +10,7 @@ import typer
 
 from agent.commands import chat, costs, demo, evaluate, postmortem, projects, serve, traces, users
 from agent.commands import playbook as playbook_command
+from agent.commands import portfolio as portfolio_commands
 from agent.errors import CoachError
 from agent.settings import Settings, SettingsError
 from memory.store import StoreError
@@ -44,6 +45,8 @@ app.command("prune")(traces.prune)
 app.command("serve")(serve.serve)
 app.add_typer(users.app, name="users")
 app.command("playbook")(playbook_command.playbook)
+app.add_typer(portfolio_commands.app, name="portfolio")
+app.command("recheck")(portfolio_commands.recheck)
 
 USER_ERRORS = (CoachError, StoreError, SettingsError, ModelError, PlaybookError)
 

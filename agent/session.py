@@ -17,6 +17,7 @@ from agent.context import CoachRuntime
 from agent.drafting import ClaudeDrafter
 from agent.errors import MAX_MESSAGE_BYTES, CoachError
 from agent.graph import build_graph
+from agent.portfolio.recheck import down_notices
 from agent.settings import Settings
 from agent.stack import build_model, make_model
 from agent.threads import Threads
@@ -225,6 +226,9 @@ class Coach:
                 new = [{"role": "user", "content": [{"type": "text", "text": text}]}]
                 reply = (f"Sorry, that turn failed: {error}. Your message is kept and anything "
                          "already saved stays saved; send it again to continue.")
+            # A deployment that went down since the learner was last told comes first.
+            if notices := down_notices(self.engine, self.user_id):
+                reply = "\n".join(notices) + "\n\n" + reply
             number = self.threads.record(thread_id, new, error, state.get("project_id"))
             self.checkpointer.prune([thread_id])
         project_id = state.get("project_id") if state else self.threads.project_of(thread_id)

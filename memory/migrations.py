@@ -228,6 +228,57 @@ def m005_postmortem_batches(conn: Connection) -> None:
     md.create_all(conn, tables=[batches])
 
 
+def m006_portfolio(conn: Connection) -> None:
+    """What the learner published, share links (hashed), deployment re-checks
+    and the lease row that keeps the scheduled re-check to one process per tick."""
+    md = MetaData()
+    Table("users", md, Column("id", Integer, primary_key=True))
+    Table("projects", md, Column("id", Integer, primary_key=True))
+    publications = Table(
+        "publications", md, _id(),
+        Column("project_id", Integer, ForeignKey("projects.id"), nullable=False, index=True),
+        Column("field", String(40), nullable=False),
+        _at("created_at"),
+        UniqueConstraint("project_id", "field"),
+    )
+    links = Table(
+        "share_links", md,
+        Column("id", String(64), primary_key=True),  # sha256 of the slug
+        Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+        _at("created_at"),
+        Column("revoked_at", DateTime(timezone=True)),
+    )
+    runs = Table(
+        "recheck_runs", md, _id(),
+        Column("trigger", String(20), nullable=False),
+        Column("owner", String(64), nullable=False),
+        Column("started_at", DateTime(timezone=True), nullable=False, index=True),
+        Column("finished_at", DateTime(timezone=True)),
+        Column("checked", Integer, nullable=False),
+        Column("down", Integer, nullable=False),
+    )
+    checks = Table(
+        "deployment_rechecks", md, _id(),
+        Column("project_id", Integer, ForeignKey("projects.id"), nullable=False, index=True),
+        Column("run_id", Integer, ForeignKey("recheck_runs.id")),
+        Column("url", String(2000), nullable=False),
+        Column("ok", Boolean, nullable=False),
+        Column("status_code", Integer),
+        Column("latency_ms", Integer),
+        Column("reason", String, nullable=False),
+        Column("checked_at", DateTime(timezone=True), nullable=False, index=True),
+        Column("notified_at", DateTime(timezone=True)),
+    )
+    leases = Table(
+        "schedule_leases", md,
+        Column("name", String(40), primary_key=True),
+        Column("owner", String(64)),
+        Column("lease_until", DateTime(timezone=True)),
+        Column("last_run_at", DateTime(timezone=True)),
+    )
+    md.create_all(conn, tables=[publications, links, runs, checks, leases])
+
+
 def m013a_i13_ingest(conn: Connection) -> None:
     """#13: the learner's own traces (`POST /v1/traces`): per-project ingest tokens (sha256)
     and the spans received, kept small."""
@@ -260,7 +311,7 @@ def m013a_i13_ingest(conn: Connection) -> None:
 
 
 MIGRATIONS: list[Migration] = [m001_initial, m002_thread_lease, m003_spans, m004_web_sessions,
-                               m005_postmortem_batches, m013a_i13_ingest]
+                               m005_postmortem_batches, m006_portfolio, m013a_i13_ingest]
 
 
 def _ensure_table(conn: Connection) -> None:

@@ -231,6 +231,68 @@ class PostmortemBatch(SQLModel, table=True):
     collected_at: datetime | None = None
 
 
+class Publication(SQLModel, table=True):
+    """A field of a project the learner made public (nothing is public by default)."""
+
+    __tablename__ = "publications"
+    __table_args__ = (UniqueConstraint("project_id", "field"),)
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    field: str = Field(max_length=40)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ShareLink(SQLModel, table=True):
+    """A read-only link to the learner's published portfolio; the row holds the slug's
+    sha256, so the database alone does not give anyone a working link."""
+
+    __tablename__ = "share_links"
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+
+
+class RecheckRun(SQLModel, table=True):
+    """One pass of `coach recheck` (by hand or on the schedule)."""
+
+    __tablename__ = "recheck_runs"
+    id: int | None = Field(default=None, primary_key=True)
+    trigger: str = Field(max_length=20)  # "schedule" or "command"
+    owner: str = Field(max_length=64)
+    started_at: datetime = Field(default_factory=utcnow, index=True)
+    finished_at: datetime | None = None
+    checked: int = 0
+    down: int = 0
+
+
+class DeploymentRecheck(SQLModel, table=True):
+    """A later fetch of a recorded deployment: the history behind "live as of" / "down since"."""
+
+    __tablename__ = "deployment_rechecks"
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    run_id: int | None = Field(default=None, foreign_key="recheck_runs.id")
+    url: str = Field(max_length=2000)
+    ok: bool
+    status_code: int | None = None
+    latency_ms: int | None = None
+    reason: str = ""
+    checked_at: datetime = Field(default_factory=utcnow, index=True)
+    # Set once the coach has told the learner, so a down site is mentioned once per outage.
+    notified_at: datetime | None = None
+
+
+class ScheduleLease(SQLModel, table=True):
+    """One row per scheduled job: whichever process wins the row runs the job this tick."""
+
+    __tablename__ = "schedule_leases"
+    name: str = Field(primary_key=True, max_length=40)
+    owner: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = None
+    last_run_at: datetime | None = None
+
+
 class IngestToken(SQLModel, table=True):
     """A project's ingest token for `POST /v1/traces`: one per project, stored as sha256."""
 

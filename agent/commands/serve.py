@@ -9,6 +9,7 @@ import typer
 
 from agent.commands.common import open_engine_for
 from agent.errors import CoachError
+from agent.portfolio.recheck import interval_hours
 from agent.settings import Settings
 from memory.accounts import LINK_TTL, create_link, web_users
 from memory.users import ensure_user
@@ -52,6 +53,7 @@ def serve(ctx: typer.Context,
 
     settings: Settings = ctx.obj
     make_model(settings.model)
+    interval_hours(os.environ.get("COACH_RECHECK_HOURS"))  # a bad value fails here, in one line
     loopback = is_loopback(host)
     with open_engine_for(settings) as engine:
         code = None

@@ -8,6 +8,7 @@ settings `coach serve` put in the environment.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -22,6 +23,8 @@ from opentelemetry import trace
 from sqlalchemy import Engine
 
 from agent.errors import MAX_MESSAGE_BYTES
+from agent.portfolio.recheck import interval_hours, recheck
+from agent.portfolio.schedule import Schedule
 from agent.settings import Settings
 from agent.web.errors import install_handlers
 from agent.web.middleware import BodyLimit, SecurityHeaders
@@ -29,6 +32,7 @@ from memory.checkpoints import open_checkpointer
 from memory.store import open_engine
 from seam.model import Model
 from telemetry.tracing import coach_provider, flush
+from tools.deployment import AddressPolicy
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -69,6 +73,19 @@ def default_factory(settings: Settings) -> ModelFactory:
     return lambda: make_model(settings.model)
 
 
+def recheck_schedule(settings: Settings, engine: Engine) -> Schedule | None:
+    """The daily deployment re-check (COACH_RECHECK_HOURS; `0`/`off` disables), started in
+    every worker; the lease row in the database lets one of them run each tick."""
+    hours = interval_hours(os.environ.get("COACH_RECHECK_HOURS"))
+    if hours is None:
+        return None
+    policy = AddressPolicy(allow_private=settings.allow_private_urls)
+    schedule = Schedule(engine, hours, lambda tick: recheck(
+        engine, user_id=None, trigger="schedule", policy=policy, tick=tick))
+    schedule.start()
+    return schedule
+
+
 def create_app(settings: Settings, model_factory: ModelFactory | None = None,
                ingest_rate: int = 120) -> FastAPI:
     factory = model_factory or default_factory(settings)
@@ -83,7 +100,12 @@ def create_app(settings: Settings, model_factory: ModelFactory | None = None,
                     ThreadPoolExecutor(TURN_THREADS, thread_name_prefix="turn") as pool:
                 app.state.web = Web(settings, engine, saver, provider, factory, pool,
                                     ingest_rate)
-                yield
+                schedule = recheck_schedule(settings, engine)
+                try:
+                    yield
+                finally:
+                    if schedule is not None:
+                        schedule.stop()
         finally:
             flush(provider)
             engine.dispose()
@@ -96,7 +118,7 @@ def create_app(settings: Settings, model_factory: ModelFactory | None = None,
                     "users add NAME`) or the session cookie of the sign-in page.")
     install_handlers(app)
     app.add_middleware(SecurityHeaders)
-    from agent.web import api, auth, dashboards, ingest, pages, playbook
+    from agent.web import api, auth, dashboards, ingest, pages, playbook, portfolio_api, share
 
     # Outermost: before anything reads. OTLP exports are batches of spans, hence their own.
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES,
@@ -107,6 +129,8 @@ def create_app(settings: Settings, model_factory: ModelFactory | None = None,
     app.include_router(playbook.router)
     app.include_router(auth.router)
     app.include_router(pages.router)
+    app.include_router(share.router)
+    app.include_router(portfolio_api.router)
     app.include_router(ingest.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

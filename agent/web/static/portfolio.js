@@ -59,10 +59,52 @@
       items.length ? items : el("p", { class: "muted small" }, "None yet."), button];
   }
 
-  function card(view, redraw) {
+  // The readiness report (as `coach portfolio report`): pillars, mistakes, what to add next.
+  function report(r) {
+    const pillars = Object.entries(r.pillars).map(([name, p]) => el("li",
+      { class: p.covered ? "covered" : "missing-pillar" },
+      el("span", { class: "badge " + (p.covered ? "ok" : "warn") }, p.covered ? "covered" : "not yet"),
+      " ", el("strong", {}, name.replace(/_/g, " ")), ": ", p.detail));
+    const seq = r.difficulty.sequence.map((p) => `#${p.id} ${p.difficulty}`).join(" → ");
+    document.getElementById("report").replaceChildren(
+      el("h2", {}, "Readiness report"),
+      el("p", { class: "small" }, `Difficulty: ${seq || "no projects yet"} `,
+        el("span", { class: "badge " + (r.difficulty.rising ? "ok" : "warn") },
+          r.difficulty.rising ? "rising" : "not rising")),
+      el("ul", { class: "small pillars" }, pillars),
+      el("div", { id: "mistakes" }, r.mistakes.length ? [el("h3", {}, "Common mistakes found"),
+        el("ul", { class: "small" }, r.mistakes.map((m) => el("li", { "data-mistake": m.id },
+          m.message, ` (project ${m.projects.map((i) => "#" + i).join(", ")})`)))]
+        : el("p", { class: "muted small" }, "No common mistakes found in your records.")),
+      el("p", { class: "small", id: "next-capability" }, el("strong", {}, "Next project: add "),
+        el("code", {}, r.next_capability.capability), ` — ${r.next_capability.reason}`));
+  }
+
+  // Publishing from the page: all fields of a project, or none (the CLI picks fields).
+  function publicToggle(view, info, redraw) {
+    const fields = info.public[String(view.id)] || [];
+    const box = el("input", { type: "checkbox", class: "publish" });
+    box.checked = fields.length > 0;
+    box.addEventListener("change", async () => {
+      box.disabled = true;
+      try {
+        await json("/api/portfolio/publish", { method: "POST",
+          body: { project_id: view.id, unpublish: !box.checked } });
+        await redraw();
+      } catch (err) { Coach.showError("portfolio-error", err); box.disabled = false; }
+    });
+    const live = info.deployments[String(view.id)];
+    return el("p", { class: "small" }, el("label", {}, box, " Public in your shared portfolio"),
+      fields.length ? el("span", { class: "muted" }, ` (${fields.length} fields)`) : null,
+      live ? [" · ", el("span", { class: "badge " + (live.live ? "ok" : "warn"), "data-live": "" },
+        live.status)] : null);
+  }
+
+  function card(view, redraw, info) {
     const caps = view.capabilities.length ? view.capabilities.join(", ") : "none declared";
     return el("article", { class: "card project", "data-project": view.id },
       el("h2", {}, `#${view.id} ${view.title}`),
+      info ? publicToggle(view, info, redraw) : null,
       progress(view.step),
       el("p", { class: "small" }, el("strong", {}, view.step === "done" ? "Done" :
         `Step ${view.guide.number}/6: ${view.guide.name}`), ` · difficulty ${view.difficulty} (${caps})`),
@@ -77,16 +119,38 @@
   async function draw() {
     const portfolio = await json("/api/projects");
     readiness(portfolio);
+    const info = await json("/api/portfolio");
+    report(info.report);
     const views = await Promise.all(portfolio.projects.map((p) => json(`/api/projects/${p.id}`)));
     const box = document.getElementById("projects");
-    box.replaceChildren(...views.map((v) => card(v, draw)));
+    box.replaceChildren(...views.map((v) => card(v, draw, info)));
     if (!views.length) {
       box.append(el("p", { class: "muted" }, "No projects yet: ",
         el("a", { href: "/" }, "start one in the chat"), "."));
     }
   }
 
+  // The share link: made here, shown once (only its hash is stored), revocable.
+  function shareButtons() {
+    const status = document.getElementById("share-status");
+    document.getElementById("share-make").addEventListener("click", async () => {
+      try {
+        const made = await json("/api/portfolio/share", { method: "POST" });
+        const url = location.origin + made.path;
+        status.replaceChildren("Your link: ", el("a", { href: made.path, id: "share-url" }, url),
+          made.replaced ? " (the previous link stopped working)" : "");
+      } catch (err) { Coach.showError("portfolio-error", err); }
+    });
+    document.getElementById("share-revoke").addEventListener("click", async () => {
+      try {
+        const done = await json("/api/portfolio/share", { method: "DELETE" });
+        status.textContent = done.revoked ? "Revoked: the link now answers 404." : "You had no live link.";
+      } catch (err) { Coach.showError("portfolio-error", err); }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    shareButtons();
     draw().catch((err) => Coach.showError("portfolio-error", err));
   });
 })();
