@@ -101,6 +101,8 @@ def record_evidence(ctx: ToolContext, args: RecordEvidenceArgs) -> dict[str, Any
             and link.startswith(("http://", "https://")):
         # Outside any transaction: the fetch can take seconds.
         args.details["link_check"], verified, note = check_trace_link(ctx, link)
+        if verified:
+            args.details["how"] = args.details["link_check"]["how"]
     with session_scope(ctx.engine) as s:
         ev = Evidence(project_id=args.project_id, kind=args.kind, details=args.details,
                       verified=verified)
@@ -131,6 +133,7 @@ def check_trace_link(ctx: ToolContext, link: str) -> tuple[dict[str, Any], bool,
     behind_login = check.status_code in (401, 403) or \
         bool(check.final_url and _SIGN_IN.search(urlsplit(check.final_url).path))
     if check.ok and not behind_login:
+        found["how"] = f"the coach fetched the trace link (HTTP {check.status_code})"
         return found, True, None
     why = "it is behind a sign-in" if behind_login else f"it did not answer ({check.reason})"
     return found, False, (f"the coach could not open that trace link: {why}. It counts as "
@@ -179,6 +182,8 @@ def audit_repository_tool(ctx: ToolContext, args: AuditArgs) -> dict[str, Any]:
         raise ToolError(str(exc)) from exc
     details = audit.as_dict()
     with session_scope(ctx.engine) as s:
+        if audit.commit:
+            details["how"] = f"the coach audited the repository at commit {audit.short_commit}"
         s.add(Evidence(project_id=args.project_id, kind="audit", details=details,
                        verified=True, ok=audit.is_git and audit.commits > 0))
     return {"project_id": args.project_id, **details}

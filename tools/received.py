@@ -163,13 +163,17 @@ def refresh_received(session: Session, project_id: int) -> None:
     spans = list(session.exec(select(ReceivedSpan)
                               .where(ReceivedSpan.project_id == project_id)).all())
     details = traces_summary(spans)
+    details["how"] = (f"the coach received {details['spans']} spans in {details['traces']} "
+                      f"traces from {', '.join(details['services'][:3])}")
     now = utcnow()
     _upsert(session, last, project_id, "observability", details, now)
     cost = details["cost"]
     if cost and cost["per_request_mean_usd"] is not None:
         _upsert(session, _traces_record(session, project_id, "cost_tracking"), project_id,
                 "cost_tracking", {"source": "traces", "cost_usd": cost["per_request_mean_usd"],
-                                  "per": "request", **cost}, now)
+                                  "per": "request", **cost,
+                                  "how": f"measured from {cost['requests_priced']} traces the "
+                                         "coach received"}, now)
     session.flush()
 
 

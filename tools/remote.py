@@ -79,7 +79,8 @@ class RemoteAudit:
                 "clone_ms": self.clone_ms, "bytes_fetched": self.bytes_fetched}
         if self.audit is None:
             return base
-        return {**self.audit.as_dict(), **base}
+        how = f"the coach cloned and audited the repository at commit {self.audit.short_commit}"
+        return {**self.audit.as_dict(), **base, "how": how}
 
 
 def _pinned(base: type[HTTPConnection], policy: AddressPolicy, resolver: Resolver | None,

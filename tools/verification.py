@@ -47,7 +47,15 @@ def remote_audit(ctx: ToolContext, url: str) -> RemoteAudit:
     return audit_remote(url, policy=policy_of(ctx), timeout=ctx.clone_timeout)
 
 
+def audit_how(details: dict[str, Any]) -> str:
+    """How the coach knows what an audit says, in the portfolio's words."""
+    commit = str(details.get("commit") or "")[:7]
+    return f"the coach audited the repository at commit {commit}" if commit \
+        else "the coach audited the repository"
+
+
 def store_audit(ctx: ToolContext, project_id: int, details: dict[str, Any], ok: bool) -> None:
+    details = {**details, "how": audit_how(details)} if ok else details
     with session_scope(ctx.engine) as s:
         s.add(Evidence(project_id=project_id, kind="audit", details=details, verified=True,
                        ok=ok))
