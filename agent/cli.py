@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
+from typing import Any
 
 import typer
+import typer.main
 
 from agent.commands import chat, costs, demo, evaluate, postmortem, projects, serve, traces, users
 from agent.commands import playbook as playbook_command
@@ -49,13 +52,36 @@ app.add_typer(portfolio_commands.app, name="portfolio")
 app.command("recheck")(portfolio_commands.recheck)
 
 USER_ERRORS = (CoachError, StoreError, SettingsError, ModelError, PlaybookError)
+SENTENCE_END = re.compile(r"(?<=[.;:])\s")
+
+
+def _one_line(paragraph: str) -> str:
+    return " ".join(paragraph.split())
+
+
+def tidy_help(command: Any) -> Any:
+    """Help as a person reads it at 80 columns: docstrings' line breaks become spaces (rich
+    markup keeps them, which broke sentences in the middle), the command list shows each
+    command's first sentence, and a flag shows no `<bool>` type (it takes no value)."""
+    if command.help:
+        paragraphs = command.help.split("\n\n")
+        command.help = "\n\n".join(_one_line(p) for p in paragraphs)
+        if command.short_help is None:
+            command.short_help = SENTENCE_END.split(_one_line(paragraphs[0]), maxsplit=1)[0]
+    ctx = typer.Context(command, help_option_names=["--help"])
+    for param in [*command.params, command.get_help_option(ctx)]:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        tidy_help(sub)
+    return command
 
 
 def main() -> None:
     debug = "--debug" in sys.argv or os.environ.get("COACH_DEBUG") == "1"
     try:
         # Typer handles usage errors (exit 2) and --help itself, then exits.
-        app(prog_name="coach")
+        tidy_help(typer.main.get_command(app))(prog_name="coach")
     except KeyboardInterrupt:
         print("\ncoach: interrupted", file=sys.stderr)
         sys.exit(130)

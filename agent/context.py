@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
+from typing_extensions import TypedDict
 
 from memory.models import Project, Thread
 from memory.store import session_scope
@@ -20,6 +21,19 @@ from tools.projects import project_view
 def call_tool(tool: Tool, ctx: ToolContext, use: dict[str, Any]) -> ToolResult:
     """Run one tool_use block; the Coach swaps in a traced runner (telemetry.instrument)."""
     return tool(ctx, use.get("input"))
+
+
+class CoachSettings(TypedDict, total=False):
+    """The graph's published context schema: only settings that travel as JSON.
+
+    The LangGraph server (and Studio) hands the graph a context dict built from this; the
+    graph opens the store and builds the model from it (`agent.graph`). Leaving a field out
+    falls back to COACH_USER / COACH_MODEL / COACH_DATABASE_URL, as the CLI does. An engine
+    or a model object never appears here: the server could not publish or send it."""
+
+    user: str           # the learner's name
+    model: str          # `offline` or an Anthropic model id
+    database_url: str   # SQLAlchemy URL of the coach's store
 
 
 @dataclass

@@ -111,6 +111,15 @@ PARAGRAPHS = {
 }
 
 
+def _after_comma(sentence: str) -> str:
+    """A sentence continued after "At first, ": its first word lower-cased unless it is "I"
+    or starts a name ("Handover Helper turns …" keeps its capitals)."""
+    first, _, rest = sentence.partition(" ")
+    if first == "I" or (rest[:1].isupper()):
+        return sentence
+    return sentence[0].lower() + sentence[1:]
+
+
 def demo_postmortem() -> str:
     """About 1,400 words in the required sections, built from the demo's own story."""
     parts = ["# Post-mortem: Handover Helper"]
@@ -121,7 +130,7 @@ def demo_postmortem() -> str:
         angles = ("At first", "Looking back", "In practice", "Measured honestly",
                   "For the next project")
         for angle in angles:
-            parts.append(f"{angle}, {paragraph[0].lower()}{paragraph[1:]}")
+            parts.append(f"{angle}, {_after_comma(paragraph)}")
     return "\n\n".join(parts)
 
 

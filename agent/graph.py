@@ -14,29 +14,31 @@ checkpointer.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable
 from typing import Any, Literal
 
-from langgraph.config import get_config
 from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
-from agent.context import CoachRuntime, active_project_id, coach_view, opening_project_id
-from agent.settings import Settings
-from agent.stack import model_for
-from agent.state import CoachState
+from agent.context import (
+    CoachRuntime,
+    CoachSettings,
+    active_project_id,
+    coach_view,
+    opening_project_id,
+)
+from agent.devserver import dev_node_spans as _dev_node_spans
+from agent.devserver import runtime_of as _runtime
+from agent.state import CoachInput, CoachState
 from agent.steps import SYSTEM_PROMPT, instructions, step_tools
-from memory.store import open_engine
-from memory.users import ensure_user
 from memory.vocabulary import DONE
 from seam.model import Block, Message, ModelRequest, is_learner_text, text_of
 from tools import TOOLS
 from tools.gates import GATE_TOOL
 
-Node = Callable[[CoachState, Runtime[CoachRuntime]], dict[str, Any]]
+Node = Callable[[CoachState, Runtime[Any]], dict[str, Any]]
 SUMMARY_LINES = 12
 
 
@@ -72,26 +74,7 @@ def fold(messages: list[Message], summary: str, keep_turns: int) -> tuple[list[M
     return messages[cut:], "\n".join(lines[-SUMMARY_LINES:])
 
 
-def _runtime(runtime: Runtime[CoachRuntime]) -> CoachRuntime:
-    if runtime.context is not None:
-        return runtime.context
-    # The LangGraph dev server passes no context: coach the configured learner.
-    engine, user_id, model = _standalone()
-    thread_id = get_config().get("configurable", {}).get("thread_id")
-    return CoachRuntime(engine=engine, user_id=user_id, model=model, thread_id=thread_id)
-
-
-@functools.cache
-def _standalone() -> tuple[Any, int, Any]:
-    """The store, learner and model from the environment, opened once per process; the
-    model is built like every other (metered, budgeted, traced)."""
-    settings = Settings.load()
-    engine = open_engine(settings.database_url)
-    user_id = ensure_user(engine, settings.user)
-    return engine, user_id, model_for(settings, engine, user_id, purpose="coach")
-
-
-def listen(state: CoachState, runtime: Runtime[CoachRuntime]) -> dict[str, Any]:
+def listen(state: CoachState, runtime: Runtime[Any]) -> dict[str, Any]:
     rt = _runtime(runtime)
     window, summary = fold(complete_turns(state.get("messages") or []),
                            state.get("summary", ""), rt.window_turns)
@@ -116,7 +99,7 @@ def system_prompt(step: str | None, summary: str) -> str:
     return "\n\n".join(parts)
 
 
-def coach(state: CoachState, runtime: Runtime[CoachRuntime]) -> dict[str, Any]:
+def coach(state: CoachState, runtime: Runtime[Any]) -> dict[str, Any]:
     rt = _runtime(runtime)
     view = coach_view(rt, state.get("project_id"))
     project = view.get("project")
@@ -190,7 +173,7 @@ def _run(state: CoachState, rt: CoachRuntime, uses: list[Block]) -> dict[str, An
     return {"messages": messages, "tool_calls": log, "project_id": project_id, "gate": gate}
 
 
-def run_tools(state: CoachState, runtime: Runtime[CoachRuntime]) -> dict[str, Any]:
+def run_tools(state: CoachState, runtime: Runtime[Any]) -> dict[str, Any]:
     return _run(state, _runtime(runtime),
                 [u for u in _pending(state) if u["name"] != GATE_TOOL])
 
@@ -201,7 +184,7 @@ def after_tools(state: CoachState) -> Literal["gate", "coach"]:
     return "gate" if any(u["name"] == GATE_TOOL for u in uses) else "coach"
 
 
-def gate(state: CoachState, runtime: Runtime[CoachRuntime]) -> dict[str, Any]:
+def gate(state: CoachState, runtime: Runtime[Any]) -> dict[str, Any]:
     messages = state["messages"]
     assistant = messages[-1] if messages[-1]["role"] == "assistant" else messages[-2]
     uses = [b for b in assistant["content"]
@@ -210,9 +193,12 @@ def gate(state: CoachState, runtime: Runtime[CoachRuntime]) -> dict[str, Any]:
 
 
 def build_graph(wrap: Callable[[str, Node], Node] | None = None,
-                ) -> StateGraph[CoachState, CoachRuntime, CoachState, CoachState]:
-    """`wrap(name, node)` decorates every node in one place (the Coach adds a span each)."""
-    builder = StateGraph(CoachState, context_schema=CoachRuntime)
+                ) -> StateGraph[CoachState, Any, CoachInput, CoachState]:
+    """`wrap(name, node)` decorates every node in one place (the Coach adds a span each).
+
+    The published context schema is `CoachSettings` (JSON settings only); the Coach passes
+    its `CoachRuntime` object instead, which LangGraph hands to the nodes as it is."""
+    builder = StateGraph(CoachState, context_schema=CoachSettings, input_schema=CoachInput)
     nodes: dict[str, Any] = {"listen": listen, "coach": coach, "tools": run_tools, "gate": gate}
     for name, node in nodes.items():
         action: Any = wrap(name, node) if wrap else node
@@ -227,6 +213,7 @@ def build_graph(wrap: Callable[[str, Node], Node] | None = None,
 
 def make_graph(config: Any = None) -> CompiledStateGraph[Any, Any, Any, Any]:
     """The factory `langgraph.json` names; the server supplies the checkpointer, and the
-    store, learner and model come from the COACH_* variables. (The transcript and the
-    thread lease belong to `agent.session`, which the dev server does not use.)"""
-    return build_graph().compile()
+    store, learner and model come from the run's context (`CoachSettings`), else from the
+    COACH_* variables. (The transcript and the thread lease belong to `agent.session`,
+    which the dev server does not use.)"""
+    return build_graph(wrap=_dev_node_spans).compile()

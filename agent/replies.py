@@ -76,14 +76,14 @@ def _deployment(_args: dict[str, Any], r: dict[str, Any]) -> str:
 def _submitted(_args: dict[str, Any], r: dict[str, Any]) -> str:
     verdict = "it passes the checks" if r.get("passed_checks") else \
         "still needed: " + "; ".join(r.get("failed", []))
-    return f"Saved post-mortem version {r['version']} ({r['words']} words): {verdict}."
+    return f"Saved post-mortem version {r['version']} ({r['words']:,} words): {verdict}."
 
 
 def _drafted(_args: dict[str, Any], r: dict[str, Any]) -> str:
     grounding = r["grounding"]
     verdict = "every figure is backed by your evidence" if grounding["grounded"] else \
         f"{len(grounding['unsupported'])} figure(s) need evidence"
-    return (f"Drafted post-mortem version {r['version']}: {r['words']} words "
+    return (f"Drafted post-mortem version {r['version']}: {r['words']:,} words "
             f"(target {r['target_words']:,}); {verdict}. Fill in the [TODO]s, then "
             "send it back with `Post-mortem: @file.md`. (`coach postmortem draft "
             f"{r['project_id']} --out file.md` writes it to a file.)\n\n---\n\n" + r["text"])
@@ -121,11 +121,19 @@ def describe(call: Block, result: dict[str, Any]) -> str | None:
     return describer(args, result) if describer else None
 
 
+# What each readiness level means, in the words a learner can act on.
+READINESS = {"building": "still building: 3 done projects make you ready to apply",
+             "ready to apply": "ready to apply; 5 make a strong portfolio",
+             "strong": "a strong portfolio"}
+
+
 def portfolio_text(result: dict[str, Any]) -> str:
     projects = result.get("projects", [])
     if not projects:
         return "Your portfolio is empty so far."
-    lines = [f"Your portfolio ({result['done']} done: {result['readiness']}):"]
+    done = result["done"]
+    lines = [f"Your portfolio: {done} done "
+             f"({READINESS.get(result['readiness'], result['readiness'])}):"]
     for p in projects:
         lines.append(f"- #{p['id']} {p['title']}: step {p['step']}, difficulty {p['difficulty']}")
     return "\n".join(lines)

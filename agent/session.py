@@ -29,6 +29,7 @@ from seam.model import Model, ModelError, ModelRequest, ModelResponse, WrapperMo
 from seam.pricing import price_table
 from telemetry.budget import Budget
 from telemetry.genai import capture_content as content_capture_on
+from telemetry.genai import io_attributes
 from telemetry.instrument import ToolTracer, node_spans
 from telemetry.tracing import coach_provider, flush, trace_id_of
 from tools import ToolContext
@@ -202,6 +203,9 @@ class Coach:
         with self.tracer.start_as_current_span("invoke_agent coach", attributes=attributes) as span:
             result = self._turn(thread_id, text, on_text)
             result.trace_id = trace_id_of(span)
+            if self._tool_tracer.capture_content:  # the turn's own input and output
+                span.set_attributes(io_attributes(self._tool_tracer.redact, text,
+                                                  result.reply))
             if result.project_id is not None:
                 span.set_attribute("coach.project.id", result.project_id)
                 span.set_attribute("coach.step", result.step or "")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any
+
+# typing_extensions' TypedDict: on Python 3.11 pydantic can build a JSON schema only from
+# this one, and the LangGraph server (Studio's input form) publishes the state's schema.
+from typing_extensions import TypedDict
 
 from seam.model import Message
 
@@ -16,3 +20,9 @@ class CoachState(TypedDict, total=False):
     calls: int                  # model calls made this turn
     tool_calls: list[dict[str, Any]]  # this turn's tool calls: name, input, ok
     gate: dict[str, Any] | None       # the last gate decision this turn
+
+
+class CoachInput(TypedDict):
+    """What starts a turn; the input schema Studio's form shows."""
+
+    incoming: str               # the learner's message

@@ -86,6 +86,19 @@ def web_users(engine: Engine) -> list[str]:
                            .order_by(User.name)).all())
 
 
+def signed_in_users(engine: Engine) -> dict[str, str]:
+    """Every learner who can use `coach serve`, and how: with a token, or signed in through
+    a one-time link (which `coach serve` prints on loopback, so that learner has no token)."""
+    with session_scope(engine) as s:
+        out = {name: "token" for name in s.exec(
+            select(User.name).where(col(User.token_hash).is_not(None))).all()}
+        linked = s.exec(select(User.name).join(SigninLink, col(SigninLink.user_id) == User.id)
+                        .where(col(SigninLink.used_at).is_not(None))).all()
+        for name in linked:
+            out.setdefault(name, "sign-in link")
+        return dict(sorted(out.items()))
+
+
 def user_for_token(engine: Engine, token: str) -> Caller | None:
     if not token:
         return None

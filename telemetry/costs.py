@@ -18,6 +18,7 @@ from seam.pricing import PriceTable, Usage, price_table
 GROUPS = ("model", "day", "user", "thread", "project", "purpose")
 TOKENS = ("input_tokens", "output_tokens", "cache_read_input_tokens",
           "cache_creation_input_tokens")
+ESTIMATED = ("estimated_input_tokens", "estimated_output_tokens")
 
 
 @dataclass
@@ -28,6 +29,25 @@ class CostRow:
     cost: Decimal = Decimal(0)
     unknown_calls: int = 0
     savings: Decimal = Decimal(0)
+    # The offline coach's guesses: counted apart so they never pass for real usage.
+    estimated_calls: int = 0
+    estimated: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ESTIMATED, 0))
+
+    def add(self, row: LedgerEntry, prices: PriceTable) -> None:
+        self.calls += 1
+        if row.estimated:
+            self.estimated_calls += 1
+            self.estimated["estimated_input_tokens"] += row.input_tokens + \
+                row.cache_read_input_tokens + row.cache_creation_input_tokens
+            self.estimated["estimated_output_tokens"] += row.output_tokens
+        else:
+            for t in TOKENS:
+                self.tokens[t] += getattr(row, t)
+        if row.cost_usd is None:
+            self.unknown_calls += 1
+        else:
+            self.cost += row.cost_usd
+            self.savings += cache_savings(row, prices)
 
     def as_dict(self) -> dict[str, Any]:
         known = self.calls - self.unknown_calls
@@ -35,7 +55,8 @@ class CostRow:
                 # A group of only unknown costs has no cost, not a cost of 0.
                 "cost_usd": float(self.cost) if known else None,
                 "unknown_cost_calls": self.unknown_calls,
-                "cache_savings_usd": float(self.savings)}
+                "cache_savings_usd": float(self.savings),
+                "estimated_calls": self.estimated_calls, **self.estimated}
 
 
 def cache_savings(row: LedgerEntry, prices: PriceTable) -> Decimal:
@@ -78,16 +99,8 @@ def cost_report(engine: Engine, *, by: str = "model", user_id: int | None = None
     groups: dict[str, CostRow] = defaultdict(lambda: CostRow(""))
     total = CostRow("total")
     for row in rows:
-        group = groups[_key(row, by, users)]
-        for target in (group, total):
-            target.calls += 1
-            for t in TOKENS:
-                target.tokens[t] += getattr(row, t)
-            if row.cost_usd is None:
-                target.unknown_calls += 1
-            else:
-                target.cost += row.cost_usd
-                target.savings += cache_savings(row, prices)
+        groups[_key(row, by, users)].add(row, prices)
+        total.add(row, prices)
     for key, group in groups.items():
         group.key = key
     ordered = sorted(groups.values(), key=lambda g: (-g.cost, g.key))
@@ -100,5 +113,6 @@ def cost_report(engine: Engine, *, by: str = "model", user_id: int | None = None
         "cache_hit_share": round(total.tokens["cache_read_input_tokens"] / prompt, 4)
         if prompt else 0.0,
         "calls": total.calls,
+        "estimated_calls": total.estimated_calls, **total.estimated,
         "rows": [g.as_dict() for g in ordered],
     }

@@ -75,3 +75,23 @@ def input_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def system_instructions(system: str) -> list[dict[str, Any]]:
     return [{"type": "text", "content": system}]
+
+
+def io_attributes(redact: Redactor, input_value: Any, output_value: Any) -> dict[str, Any]:
+    """OpenInference's input/output, which Phoenix's trace list and sessions (and Langfuse)
+    show: text stays text, anything else is JSON. Only with content capture on."""
+    out: dict[str, Any] = {}
+    for side, value in (("input", input_value), ("output", output_value)):
+        if value is None:
+            continue
+        if isinstance(value, str):
+            out[f"{side}.value"], out[f"{side}.mime_type"] = redact(value), "text/plain"
+        else:
+            out[f"{side}.value"], out[f"{side}.mime_type"] = redact.json(value), \
+                "application/json"
+    return out
+
+
+def reply_text(content: list[dict[str, Any]]) -> str:
+    """What a model call said, as the learner would read it (tool calls left out)."""
+    return "\n\n".join(b.get("text", "") for b in content if b.get("type") == "text").strip()

@@ -14,6 +14,7 @@ carries its ids) and its price, carried on the response, is the one the span sho
 from __future__ import annotations
 
 import functools
+import json
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -82,8 +83,15 @@ class InstrumentedModel(WrapperModel):
             if self.capture_content:
                 span.set_attribute("gen_ai.output.messages", self.redact.json(
                     [genai.message("assistant", response.content, response.stop_reason)]))
+                # Phoenix shows output.value as the call's Output: the reply, not the envelope.
+                span.set_attributes(genai.io_attributes(
+                    self.redact, genai.input_messages(request.messages),
+                    genai.reply_text(response.content) or genai.input_messages(
+                        [{"role": "assistant", "content": response.content}])))
+        # Estimated tokens (the offline coach) never reach the token-usage metric.
         self.metrics.record({**base, "gen_ai.response.model": response.model or self.name},
-                            time.perf_counter() - started, response.usage, cost,
+                            time.perf_counter() - started,
+                            None if response.estimated else response.usage, cost,
                             meta["purpose"])
         return response
 
@@ -113,30 +121,60 @@ class InstrumentedModel(WrapperModel):
     @staticmethod
     def _response_attributes(response: ModelResponse, cost: Any,
                              priced: bool) -> dict[str, Any]:
-        u = response.usage
         out: dict[str, Any] = {
             "gen_ai.response.id": response.id, "gen_ai.response.model": response.model,
             "gen_ai.response.finish_reasons": [response.stop_reason],
-            # For Anthropic, input_tokens excludes the cache: the convention's input is all three.
-            "gen_ai.usage.input_tokens": u.prompt_tokens,
-            "gen_ai.usage.output_tokens": u.output_tokens,
-            "gen_ai.usage.cache_read.input_tokens": u.cache_read_input_tokens,
-            "gen_ai.usage.cache_creation.input_tokens": u.cache_creation_input_tokens,
-            "llm.token_count.prompt": u.prompt_tokens,
-            "llm.token_count.completion": u.output_tokens,
-            "llm.token_count.total": u.prompt_tokens + u.output_tokens,
-            "llm.token_count.prompt_details.cache_read": u.cache_read_input_tokens,
-            "llm.token_count.prompt_details.cache_write": u.cache_creation_input_tokens,
+            **usage_attributes(response),
         }
         if response.request_id:
             out["coach.request_id"] = response.request_id
-        if response.estimated:
-            out["coach.usage.estimated"] = True
         if cost is not None:
             out["llm.cost.total"] = float(cost)
+            # Langfuse takes an explicit cost over the one it would infer from its own table.
+            out[LANGFUSE_COST] = json.dumps({"total": float(cost)})
         elif priced:
             out["coach.cost.unknown"] = True  # not in the price table: unknown, never $0
         return out
+
+
+# Langfuse's own observation attributes (its OpenTelemetry property mapping): they win over
+# the gen_ai.* ones it would otherwise read, so usage and cost are exactly the coach's.
+LANGFUSE_TYPE = "langfuse.observation.type"
+LANGFUSE_MODEL = "langfuse.observation.model.name"
+LANGFUSE_USAGE = "langfuse.observation.usage_details"
+LANGFUSE_COST = "langfuse.observation.cost_details"
+ESTIMATED_INPUT = "coach.usage.estimated.input_tokens"
+ESTIMATED_OUTPUT = "coach.usage.estimated.output_tokens"
+
+
+def usage_attributes(response: ModelResponse) -> dict[str, Any]:
+    """Token counts under the names each backend reads, for real usage only.
+
+    The offline coach's counts are estimates: they go under the coach's own names, never
+    `gen_ai.usage.*` or `llm.token_count.*`, so no dashboard adds them to real usage."""
+    u = response.usage
+    if response.estimated:
+        return {"coach.usage.estimated": True, ESTIMATED_INPUT: u.prompt_tokens,
+                ESTIMATED_OUTPUT: u.output_tokens}
+    return {
+        # For Anthropic, input_tokens excludes the cache: the convention's input is all three.
+        "gen_ai.usage.input_tokens": u.prompt_tokens,
+        "gen_ai.usage.output_tokens": u.output_tokens,
+        "gen_ai.usage.cache_read.input_tokens": u.cache_read_input_tokens,
+        "gen_ai.usage.cache_creation.input_tokens": u.cache_creation_input_tokens,
+        "llm.token_count.prompt": u.prompt_tokens,
+        "llm.token_count.completion": u.output_tokens,
+        "llm.token_count.total": u.prompt_tokens + u.output_tokens,
+        "llm.token_count.prompt_details.cache_read": u.cache_read_input_tokens,
+        "llm.token_count.prompt_details.cache_write": u.cache_creation_input_tokens,
+        # Langfuse adds up every key containing "input": uncached input plus the two cache
+        # keys is the whole prompt, counted once.
+        LANGFUSE_TYPE: "generation", LANGFUSE_MODEL: response.model or "",
+        LANGFUSE_USAGE: json.dumps({
+            "input": u.input_tokens, "input_cache_read": u.cache_read_input_tokens,
+            "input_cache_creation": u.cache_creation_input_tokens,
+            "output": u.output_tokens}),
+    }
 
 
 class ToolTracer:

@@ -52,6 +52,11 @@ def totals(spans: list[StoredSpan] | list[dict[str, Any]]) -> dict[str, Any]:
         "model_calls": len(calls),
         "input_tokens": sum(int(a.get("gen_ai.usage.input_tokens", 0)) for a in calls),
         "output_tokens": sum(int(a.get("gen_ai.usage.output_tokens", 0)) for a in calls),
+        # The offline coach's guesses, kept apart from real usage (never summed into it).
+        "estimated_input_tokens": sum(int(a.get("coach.usage.estimated.input_tokens", 0))
+                                      for a in calls),
+        "estimated_output_tokens": sum(int(a.get("coach.usage.estimated.output_tokens", 0))
+                                       for a in calls),
         "cost_usd": None if cost is None else float(cost),
     }
 

@@ -10,7 +10,11 @@ shared by every provider, so an unreachable collector never holds up a turn.
 from __future__ import annotations
 
 import atexit
+import functools
 import os
+import threading
+import time
+from collections.abc import Callable, Sequence
 from functools import cache
 
 from opentelemetry import metrics, trace
@@ -60,7 +64,7 @@ def otlp_processor() -> SpanProcessor | None:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     processor = BatchSpanProcessor(OTLPSpanExporter(timeout=_timeout("TRACES")))
-    atexit.register(processor.shutdown)
+    _AT_EXIT.append(processor.shutdown)
     return processor
 
 
@@ -91,15 +95,45 @@ def default_meter_provider() -> metrics.MeterProvider:
     reader = PeriodicExportingMetricReader(OTLPMetricExporter(timeout=_timeout("METRICS")))
     # Its own exit hook sends the last numbers once; flushing too would send them twice,
     # and a collector that is down would cost that wait twice.
-    return MeterProvider(metric_readers=[reader], resource=resource(), views=views())
+    provider = MeterProvider(metric_readers=[reader], resource=resource(), views=views(),
+                             shutdown_on_exit=False)
+    _AT_EXIT.append(provider.shutdown)
+    return provider
 
 
-def flush(*providers: object) -> None:
-    """Spans and metrics must leave before a CLI process exits."""
-    for provider in providers:
-        force_flush = getattr(provider, "force_flush", None)
-        if force_flush:
-            force_flush(timeout_millis=5000)
+def within(seconds: float, actions: Sequence[Callable[[], object]]) -> bool:
+    """Run `actions` side by side and wait for them `seconds` in all, not each: with the
+    collector down, traces and metrics share one deadline instead of adding theirs up.
+    True when every action finished in time; a late one is left to the exiting process."""
+    threads = [threading.Thread(target=action, daemon=True, name="coach-telemetry-flush")
+               for action in actions]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + seconds
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return not any(thread.is_alive() for thread in threads)
+
+
+def flush(*providers: object, seconds: float = EXPORT_TIMEOUT) -> bool:
+    """Spans and metrics must leave before a CLI process exits: every provider flushes at
+    once, within one shared deadline."""
+    actions = [functools.partial(force_flush, timeout_millis=int(seconds * 1000))
+               for provider in providers
+               if (force_flush := getattr(provider, "force_flush", None)) is not None]
+    return within(seconds, actions)
+
+
+# The process's OTLP span export and meter provider shut down together at exit, within one
+# deadline (each would otherwise wait out its own exporter timeout, one after the other).
+_AT_EXIT: list[Callable[[], object]] = []
+
+
+@atexit.register
+def _shutdown() -> None:
+    if _AT_EXIT:
+        within(EXPORT_TIMEOUT, list(_AT_EXIT))
+        _AT_EXIT.clear()
 
 
 def trace_id_of(span: trace.Span) -> str | None:

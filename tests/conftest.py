@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -39,6 +40,50 @@ def engine(sqlite_url) -> Iterator[Engine]:
     eng.dispose()
 
 
+PG_HOW = ("start one with trust auth and a database `test` (e.g. `pg_ctlcluster <version> "
+          "main start`), or point COACH_TEST_PG_URL at one")
+_PG_SKIPPED: list[str] = []
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def _admin_url() -> str:
+    return PG_URL.replace("postgresql+psycopg://", "postgresql://")
+
+
+def _pg_down() -> str | None:
+    import psycopg
+
+    try:
+        psycopg.connect(_admin_url(), connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        return " ".join(str(exc).split())
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without a PostgreSQL server, a contributor's laptop runs everything else and says so in
+    one line; CI (CI=true) starts the server, so there the tests run and fail loudly."""
+    needing = [item for item in items if "pg_url" in getattr(item, "fixturenames", ())
+               or item.get_closest_marker("postgres") is not None]
+    if not needing or in_ci():
+        return
+    reason = _pg_down()
+    if reason is None:
+        return
+    config.hook.pytest_deselected(items=needing)
+    items[:] = [item for item in items if item not in needing]
+    _PG_SKIPPED.append(f"{len(needing)} PostgreSQL tests not run: no server at "
+                       f"{_admin_url()} ({reason}); to run them, {PG_HOW}.")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in _PG_SKIPPED:
+        terminalreporter.write_line(line, yellow=True)
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
@@ -47,11 +92,10 @@ def pg_url() -> Iterator[str]:
     import psycopg
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = PG_URL.replace("postgresql+psycopg://", "postgresql://")
     try:
-        conn = psycopg.connect(admin, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:  # CI starts the server; locally say what's wrong
-        pytest.fail(f"PostgreSQL is not reachable at {admin}: {exc}")
+        conn = psycopg.connect(_admin_url(), autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:  # in CI: the server .ci/run starts is missing
+        pytest.fail(f"PostgreSQL is not reachable at {_admin_url()}: {exc}")
     with conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
@@ -13,6 +14,7 @@ import pytest
 
 from agent.demo import local_app, make_repo, script
 from tests.learner import (
+    COACH,
     assert_turn_shape,
     coach_env,
     json_turns,
@@ -239,11 +241,16 @@ def test_an_oversized_line_is_refused_and_the_next_line_still_answered(env, coac
 
 
 def show_hint(demo_stdout: str) -> list[str]:
-    """The `coach ... projects show 1` command the demo suggests, as argv without `coach`."""
+    """The `coach ... projects show 1` command the demo suggests, as argv without `coach`,
+    after checking that its program runs from here as printed (no `coach: command not found`:
+    the test's `coach` is not on PATH, so the demo must print a path to it)."""
     hints = [line.strip() for line in demo_stdout.splitlines()
-             if line.strip().startswith("coach ") and "projects show 1" in line]
+             if "projects show 1" in line]
     assert len(hints) == 1, demo_stdout
-    return shlex.split(hints[0])[1:]
+    program, *args = shlex.split(hints[0])
+    found = shutil.which(program)
+    assert found and Path(found).resolve() == COACH.resolve(), hints[0]
+    return args
 
 
 def test_demo_runs_all_six_steps_and_can_run_again(coach_home, tmp_path):

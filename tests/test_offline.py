@@ -263,7 +263,8 @@ def test_portfolio_lists_projects(me: Session) -> None:
     started(me, capabilities=["retrieval", "agents"], difficulty=2)
     result = me.say("portfolio")
     assert names(result) == ["get_portfolio"]
-    assert "Your portfolio (0 done: building):" in result.reply
+    assert ("Your portfolio: 0 done (still building: 3 done projects make you ready to "
+            "apply):") in result.reply
     assert "- #1 Handover Helper: step problem, difficulty 2" in result.reply
 
 

@@ -172,14 +172,14 @@ def test_batch_drafts_each_stale_project_once(engine: Engine, env: dict[str, str
     add_project(engine, "Bob's", user="bob")  # another learner's: not this batch's
 
     first = ok_json("postmortem", "batch", "--workers", "3", "--json", env=env)
-    assert sorted(drafted(first)) == ids and first["failed"] == []
+    assert sorted(drafted(first)) == ids and first["failed"] == [] and first["left"] == 0
     assert first["cost_usd"] == 0
     for d in first["drafted"]:
         assert d["version"] == 1 and d["words"] > 300 and d["unsupported"] == 0
     assert versions(engine) == [(pid, 1, "draft") for pid in ids]
 
     again = ok_json("postmortem", "batch", "--json", env=env)
-    assert again == {"drafted": [], "failed": [], "cost_usd": 0}
+    assert again == {"drafted": [], "failed": [], "left": 0, "cost_usd": 0}
     assert versions(engine) == [(pid, 1, "draft") for pid in ids]
 
     add_lesson(engine, ids[1], "the chunker split tables in half")

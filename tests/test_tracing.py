@@ -47,7 +47,8 @@ TOOL_USAGE = {"input_tokens": 1200, "output_tokens": 345, "cache_read_input_toke
               "cache_creation_input_tokens": 3000, "service_tier": "standard"}
 TEXT_USAGE = {"input_tokens": 50, "output_tokens": 80, "cache_read_input_tokens": 9000,
               "cache_creation_input_tokens": 0, "service_tier": "standard"}
-CONTENT_KEYS = ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions",
+CONTENT_KEYS = ("input.value", "output.value",
+                "gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions",
                 "gen_ai.tool.call.arguments", "gen_ai.tool.call.result")
 
 
@@ -190,8 +191,11 @@ def test_offline_chat_spans_carry_the_ledgers_usage_and_cost(sqlite_url, tel):
         assert row.trace_id == hex_id(span.context.trace_id, 32)
         assert a["gen_ai.provider.name"] == "offline" and a["gen_ai.request.model"] == "offline"
         assert a["gen_ai.request.max_tokens"] == 2048
-        assert a["gen_ai.usage.input_tokens"] == row.input_tokens
-        assert a["gen_ai.usage.output_tokens"] == row.output_tokens
+        # Estimates under the coach's own names; no real-usage name carries them.
+        assert a["coach.usage.estimated.input_tokens"] == row.input_tokens
+        assert a["coach.usage.estimated.output_tokens"] == row.output_tokens
+        assert not [k for k in a if k.startswith(("gen_ai.usage.", "llm.token_count.",
+                                                  "langfuse.observation.usage"))]
         assert a["llm.cost.total"] == float(row.cost_usd or 0) == 0.0
         assert a["coach.usage.estimated"] is True
         assert "server.address" not in a
@@ -237,6 +241,17 @@ def test_claude_chat_spans_follow_the_genai_conventions(sqlite_url, tel, api):
         assert b["gen_ai.usage.output_tokens"] == row.output_tokens
         assert row.cost_usd is not None and row.cost_usd > 0
         assert b["llm.cost.total"] == float(row.cost_usd)
+        # Langfuse's own attributes: usage whose "input" keys add up to the prompt once (no
+        # double-counted cache), and the coach's exact cost instead of Langfuse's table.
+        usage = json.loads(str(b["langfuse.observation.usage_details"]))
+        assert usage == {"input": row.input_tokens,
+                         "input_cache_read": row.cache_read_input_tokens,
+                         "input_cache_creation": row.cache_creation_input_tokens,
+                         "output": row.output_tokens}
+        assert sum(v for k, v in usage.items() if "input" in k) == b["gen_ai.usage.input_tokens"]
+        assert json.loads(str(b["langfuse.observation.cost_details"])) == {
+            "total": float(row.cost_usd)}
+        assert b["langfuse.observation.type"] == "generation"
         assert b["coach.request_id"] == row.request_id
         assert row.span_id == hex_id(span.context.span_id, 16)
     assert result.cost_usd == sum((r.cost_usd or Decimal(0) for r in rows), Decimal(0))
@@ -305,8 +320,17 @@ def test_message_content_is_off_by_default(sqlite_url, tel, api):
 def test_the_variable_turns_message_content_on(sqlite_url, tel, api, monkeypatch):
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
     with claude(api) as model, make_coach(sqlite_url, tel, model) as coach:
-        claude_turn(coach, api, "Title: Handover Helper, a very private note")
-    first, _ = tel.named("chat ")
+        result = claude_turn(coach, api, "Title: Handover Helper, a very private note")
+    # OpenInference input/output: what Phoenix's trace list, sessions and span Output show.
+    [root] = tel.named("invoke_agent")
+    r = root.attributes or {}
+    assert r["input.value"] == "Title: Handover Helper, a very private note"
+    assert r["output.value"] == result.reply and r["output.mime_type"] == "text/plain"
+    first, second = tel.named("chat ")
+    assert json.loads(str((first.attributes or {})["input.value"]))[-1]["role"] == "user"
+    # An LLM span's output is the reply's text, not the response envelope ({"id": "msg_…"}).
+    assert (second.attributes or {})["output.value"] in result.reply
+    assert not str((second.attributes or {})["output.value"]).startswith("{")
     a = first.attributes or {}
     system = json.loads(str(a["gen_ai.system_instructions"]))
     assert system[0]["type"] == "text" and system[0]["content"]
@@ -395,9 +419,11 @@ def test_the_span_store_holds_each_turn_as_soon_as_it_returns(sqlite_url):
     assert [t["trace_id"] for t in traces] == [second.trace_id, first.trace_id]
     newest = traces[0]
     assert newest["thread_id"] == thread and newest["error"] is False
-    assert newest["model_calls"] == 1 and newest["input_tokens"] == second.usage["input_tokens"]
+    # Offline: estimates, kept apart from (zero) real usage.
+    assert newest["model_calls"] == 1 and newest["input_tokens"] == 0
+    assert newest["estimated_input_tokens"] == second.usage["input_tokens"]
     assert traces[1]["model_calls"] == 2
-    assert traces[1]["output_tokens"] == sum(r.output_tokens for r in rows
+    assert traces[1]["estimated_output_tokens"] == sum(r.output_tokens for r in rows
                                              if r.trace_id == first.trace_id)
     assert traces[1]["cost_usd"] == 0.0
     by_id = {s["span_id"]: s for s in spans}
@@ -454,5 +480,38 @@ def test_the_span_store_on_postgresql(pg_url):
         assert prune_spans(coach.engine, 1, now=datetime.now(UTC) + timedelta(days=2)) == \
             len(spans)
     assert trace["trace_id"] == result.trace_id and trace["model_calls"] == 2
-    assert trace["input_tokens"] == result.usage["input_tokens"]
+    assert trace["estimated_input_tokens"] == result.usage["input_tokens"]
     assert {s["name"] for s in spans} >= {"invoke_agent coach", "execute_tool create_project"}
+
+
+# -- exit-time flushes -------------------------------------------------------------------------
+
+
+def test_traces_and_metrics_flush_side_by_side_within_one_deadline():
+    # Each action waits for the other to have started: run one after the other (each with
+    # its own deadline, as before), the first would wait out its time alone and report late.
+    import threading
+
+    from telemetry.tracing import flush, within
+
+    started = threading.Barrier(2, timeout=30)
+    assert within(30, [started.wait, started.wait]) is True
+
+    class Hanging:
+        """A provider whose flush never returns, as with a collector that accepts and hangs."""
+
+        def __init__(self) -> None:
+            self.release = threading.Event()
+
+        def force_flush(self, timeout_millis: int = 0) -> bool:
+            return self.release.wait(60)
+
+    hung = Hanging()
+    try:
+        # One provider hanging does not hold up the other, nor the caller past the deadline.
+        done = threading.Event()
+        assert flush(hung, type("Quick", (), {"force_flush": lambda self, **_: done.set()})(),
+                     seconds=0.2) is False
+        assert done.is_set()
+    finally:
+        hung.release.set()

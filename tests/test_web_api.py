@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, update
 from sqlmodel import select
 
+from agent.web.rendering import markdown_html
 from memory.accounts import create_link
 from memory.models import LedgerEntry, PostmortemVersion, Thread, User, utcnow
 from memory.store import session_scope
@@ -126,12 +127,16 @@ def test_reply_streams_as_server_sent_events(server: Server) -> None:
         assert r.headers["content-type"].startswith("text/event-stream")
         body = "".join(r.iter_text())
     events = parse_sse(body)
-    assert [e for e, _ in events[:-1]] == ["text"] * (len(events) - 1) and len(events) >= 2
+    # Text as it is written, the reply rendered from Markdown, then the turn itself.
+    assert [e for e, _ in events[:-2]] == ["text"] * (len(events) - 2) and len(events) >= 3
+    assert events[-2][0] == "html"
+    html = json.loads(events[-2][1])["html"]
     kind, data = events[-1]
     assert kind == "turn"
     turn = json.loads(data)
     assert_turn_shape(turn)
-    assert "".join(json.loads(d)["text"] for _, d in events[:-1]) == turn["reply"]
+    assert "".join(json.loads(d)["text"] for _, d in events[:-2]) == turn["reply"]
+    assert html == markdown_html(turn["reply"]) and html.startswith("<p>")
     # The streamed turn is stored like any other.
     assert c.get(f"/api/threads/{thread_id}").json()["turns"] == 1
 

@@ -112,3 +112,102 @@ def test_sign_in_coach_step_one_and_see_every_dashboard(server: Server, page: An
     page.click("#filters button[type=submit]")
     page.wait_for_selector("#trace-list td.muted")  # no failed turns: the filter empties it
     shot(page, "traces")
+
+
+# -- every page at a desktop and a phone size (issue 15, items 14-15) -------------------------
+
+SIZES = {"desktop": (1280, 900), "phone": (390, 844)}
+PAGES = ("/", "/portfolio", "/costs", "/traces")
+MARKDOWN_REPLY = "help"  # the offline coach's help uses `code` and **bold** Markdown
+
+# Every element with its own text: its colour and the backgrounds behind it, innermost
+# first, as the browser computed them (the contrast itself is computed in Python below).
+TEXT_STYLES = """() => {
+  const out = [];
+  for (const node of document.querySelectorAll("body *")) {
+    if (node.closest("svg")) continue;  // chart labels: fill, not text colour
+    const own = [...node.childNodes].some((c) => c.nodeType === 3 && c.textContent.trim());
+    const box = node.getBoundingClientRect();
+    const style = getComputedStyle(node);
+    if (!own || !box.width || !box.height || style.visibility === "hidden") continue;
+    const layers = [];
+    for (let n = node; n; n = n.parentElement) layers.push(getComputedStyle(n).backgroundColor);
+    layers.push("rgb(255, 255, 255)");  // the canvas
+    out.push({ text: node.textContent.trim().slice(0, 40), tag: node.tagName,
+               color: style.color, opacity: style.opacity, layers });
+  }
+  return out;
+}"""
+
+
+def _rgba(value: str) -> tuple[float, float, float, float]:
+    parts = [float(p) for p in value[value.index("(") + 1:-1].replace("/", ",").split(",")]
+    return (parts[0], parts[1], parts[2], parts[3] if len(parts) > 3 else 1.0)
+
+
+def _over(top: tuple[float, ...], under: tuple[float, ...]) -> tuple[float, ...]:
+    a = top[3]
+    return tuple(top[i] * a + under[i] * (1 - a) for i in range(3)) + (1.0,)
+
+
+def _luminance(rgb: tuple[float, ...]) -> float:
+    def channel(c: float) -> float:
+        c /= 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (channel(c) for c in rgb[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(item: dict[str, Any]) -> float:
+    """WCAG contrast of an element's text against what is really behind it."""
+    background: tuple[float, ...] = (255.0, 255.0, 255.0, 1.0)
+    for layer in reversed(item["layers"]):  # from the canvas inwards
+        background = _over(_rgba(layer), background)
+    color = _rgba(item["color"])
+    color = (*color[:3], color[3] * float(item["opacity"]))
+    text = _over(color, background)
+    lighter, darker = sorted((_luminance(text), _luminance(background)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def test_every_page_reads_at_desktop_and_phone_size_by_keyboard_alone(server: Server,
+                                                                     page: Any) -> None:
+    token = server.learner("kim")
+    page.goto("/signin")
+    page.fill("#token", token)
+    page.keyboard.press("Enter")
+    page.wait_for_url(server.url + "/")
+
+    # Keyboard only: Tab to the message box, type, Tab to Send, press Enter.
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.id") == "message":
+            break
+    page.keyboard.type(MARKDOWN_REPLY)
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.id") == "send"
+    ring = page.evaluate("""() => { const s = getComputedStyle(document.activeElement);
+                                    return [s.outlineStyle, s.outlineWidth]; }""")
+    assert ring[0] != "none" and float(ring[1].removesuffix("px")) >= 2, ring  # focus visible
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".msg.assistant.rich")
+
+    # The coach's Markdown is rendered: code and bold as elements, no markup left showing.
+    reply = page.locator(".msg.assistant.rich").last
+    assert reply.locator("code").count() >= 1
+    assert "**" not in reply.inner_text() and "`" not in reply.inner_text()
+
+    for size, (width, height) in SIZES.items():
+        page.set_viewport_size({"width": width, "height": height})
+        for path in PAGES:
+            page.goto(path)
+            page.wait_for_load_state("networkidle")
+            name = path.strip("/") or "chat"
+            shot(page, f"{name}-{size}")
+            overflow = page.evaluate("""() => [document.documentElement.scrollWidth,
+                                               document.documentElement.clientWidth]""")
+            assert overflow[0] <= overflow[1], (path, size, overflow)  # no sideways scroll
+            low = [(round(contrast(i), 2), i["tag"], i["text"])
+                   for i in page.evaluate(TEXT_STYLES) if contrast(i) < 4.5]
+            assert low == [], (path, size, low)
+

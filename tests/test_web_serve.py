@@ -104,6 +104,10 @@ def test_serve_on_loopback_prints_a_one_time_sign_in_link(tmp_path: Path) -> Non
             assert page.status_code == 200 and ">me<" in page.text
             assert browser.get(base + "/api/threads").json() == {"threads": []}
         assert httpx.get(link.group(1)).status_code == 401  # used once already
+    # The learner who signed in through the link is a user, though they hold no token.
+    listed = run_coach("--db", f"sqlite:///{tmp_path / 'c.db'}", "users", "list",
+                       env=coach_env(tmp_path / "home"))
+    assert listed.returncode == 0 and listed.stdout.split() == ["me", "sign-in", "link"]
 
 
 @pytest.mark.slow

@@ -6,15 +6,17 @@ import csv
 import json
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from agent.commands.common import json_option, open_store
-from agent.commands.formatting import money
+from agent.commands.formatting import money, short_money
 from agent.settings import Settings
-from telemetry.costs import GROUPS, TOKENS, cost_report
+from telemetry.costs import ESTIMATED, GROUPS, TOKENS, cost_report
 
 
 def _since(value: str | None) -> datetime | None:
@@ -45,27 +47,45 @@ def costs(ctx: typer.Context,
     if as_json:
         typer.echo(json.dumps(report))
         return
-    columns = ["key", "calls", *TOKENS, "cost_usd", "unknown_cost_calls", "cache_savings_usd"]
+    columns = ["key", "calls", *TOKENS, "cost_usd", "unknown_cost_calls", "cache_savings_usd",
+               "estimated_calls", *ESTIMATED]
     if as_csv:
         writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(report["rows"])
         return
-    table = Table(title=f"coach costs by {by}")
-    for column in ("key", "calls", "input", "output", "cache read", "cache write", "cost",
-                   "saved by cache"):
-        table.add_column(column, justify="left" if column == "key" else "right",
-                         overflow="fold")
-    for row in report["rows"]:
-        cost = money(row["cost_usd"])
-        if row["unknown_cost_calls"] and row["cost_usd"] is not None:
-            cost += f" + {row['unknown_cost_calls']} unknown"
-        table.add_row(row["key"], str(row["calls"]), *(f"{row[t]:,}" for t in TOKENS), cost,
-                      money(row["cache_savings_usd"]))
     console = Console()
-    console.print(table)
+    console.print(_table(report, by))
     console.print(f"total {money(report['total_usd'])} over {report['calls']} calls; "
                   f"cache hit share {report['cache_hit_share']:.0%}; caching saved "
                   f"{money(report['cache_savings_usd'])}"
                   + (f"; {report['unknown_cost_calls']} calls of unknown cost"
                      if report["unknown_cost_calls"] else ""))
+    if report["estimated_calls"]:
+        console.print(f"~ {report['estimated_calls']} offline calls: about "
+                      f"{report['estimated_input_tokens']:,} input and "
+                      f"{report['estimated_output_tokens']:,} output tokens, estimated (the "
+                      "offline coach has no real token usage and costs nothing; not counted "
+                      "above).")
+
+
+def _table(report: dict[str, Any], by: str) -> Table:
+    """Fits 80 columns: no outer border, keys and amounts never broken across lines."""
+    table = Table(title=f"coach costs by {by}", box=box.SIMPLE_HEAD, show_edge=False,
+                  pad_edge=False)
+    for column in ("key", "calls", "input", "output", "cache read", "cache write", "cost",
+                   "saved"):
+        table.add_column(column, justify="left" if column == "key" else "right",
+                         no_wrap=column in ("key", "cost", "saved"), overflow="fold")
+    for row in report["rows"]:
+        cost = short_money(row["cost_usd"])
+        if row["unknown_cost_calls"] and row["cost_usd"] is not None:
+            cost += f" + {row['unknown_cost_calls']} unknown"
+        tokens = [f"{row[t]:,}" for t in TOKENS]
+        if row["estimated_calls"] == row["calls"]:
+            # Offline only: "~" marks the coach's estimates (see the line below the table).
+            tokens = [f"~{row['estimated_input_tokens']:,}",
+                      f"~{row['estimated_output_tokens']:,}", "-", "-"]
+        table.add_row(row["key"], str(row["calls"]), *tokens, cost,
+                      short_money(row["cache_savings_usd"]))
+    return table

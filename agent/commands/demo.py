@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +19,7 @@ from agent.demo import local_app, make_repo, scratch_dir, script
 from agent.errors import CoachError
 from agent.offline import OfflineCoach
 from agent.settings import Settings
+from tools.gates import word_count
 
 
 def _demo_settings(settings: Settings) -> tuple[Settings, Path | None]:
@@ -35,7 +38,26 @@ def _demo_settings(settings: Settings) -> tuple[Settings, Path | None]:
 
 def _short(text: str, limit: int = 220) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + f"… ({len(text.split())} words)"
+    # The gate's own count, so the number shown is the one the post-mortem is saved with.
+    body = text.removeprefix("Post-mortem:")  # the label is not part of the post-mortem
+    return text if len(text) <= limit else text[:limit] + f"… ({word_count(body):,} words)"
+
+
+def coach_command() -> str:
+    """`coach` as the learner can run it from where they are: the bare name only when it is
+    on PATH (a checkout's `.venv/bin` usually is not), else the path to this very script."""
+    invoked = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    on_path = shutil.which("coach")
+    if on_path and (invoked is None or invoked.name != "coach"
+                    or Path(on_path).resolve() == invoked):
+        return "coach"
+    script = invoked if invoked is not None and invoked.name == "coach" else \
+        Path(sys.prefix) / "bin" / "coach"
+    try:
+        relative = script.relative_to(Path.cwd())
+    except ValueError:
+        return shlex.quote(str(script))
+    return shlex.quote(str(relative))
 
 
 def _clip(reply: str, limit: int = 1800) -> str:
@@ -79,12 +101,13 @@ def demo(ctx: typer.Context) -> None:
         db_flag = f"--db {shlex.quote(settings.database_url)} "
     else:
         db_flag = ""
+    command = coach_command()
     console.rule("[bold]Done")
+    console.print("One project went through all six steps and is [bold]done[/bold]; a harder "
+                  "second project is started.\nWhere to look next:")
     console.print(
-        "One project went through all six steps and is [bold]done[/bold]; a harder second "
-        "project is started.\nWhere to look next:\n"
-        f"  coach {db_flag}--user {settings.user} projects list\n"
-        f"  coach {db_flag}--user {settings.user} projects show {first}\n"
-        "  coach chat            start coaching your own first project\n",
-        soft_wrap=True)  # the commands must stay copyable, however long the path
+        f"  {command} {db_flag}--user {settings.user} projects list\n"
+        f"  {command} {db_flag}--user {settings.user} projects show {first}\n"
+        f"  {command} chat            start coaching your own first project\n",
+        soft_wrap=True, markup=False, highlight=False)  # copyable, however long the path
     raise typer.Exit(0)

@@ -131,7 +131,8 @@ def batch(ctx: typer.Context,
     done.sort(key=lambda d: d["project_id"])
     # A call of unknown price makes the total unknown, not smaller.
     cost = None if None in costs else float(sum(c or 0 for c in costs))
-    summary = {"drafted": done, "failed": failed, "cost_usd": cost}
+    left = len(todo) - len(done) - len(failed)
+    summary = {"drafted": done, "failed": failed, "left": left, "cost_usd": cost}
     if as_json:
         typer.echo(json.dumps(summary))
     else:
@@ -141,7 +142,7 @@ def batch(ctx: typer.Context,
         for f in failed:
             typer.echo(f"project {f['project_id']}: failed: {f['error']}", err=True)
         typer.echo(f"{len(done)} drafted, {len(failed)} failed, "
-                   f"{len(todo) - len(done) - len(failed)} left; cost "
+                   f"{left} left; cost "
                    + ("unknown" if cost is None else f"${cost:.4f}"))
     if failed:
         raise typer.Exit(1)

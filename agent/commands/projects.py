@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Engine
 from sqlmodel import select
@@ -22,6 +23,26 @@ from tools import ToolContext
 from tools.projects import NoArgs, get_portfolio, project_view
 
 app = typer.Typer(help="Your portfolio projects.", no_args_is_help=True)
+
+
+# Bookkeeping every record carries; the human view says "verified"/"stated" instead.
+HIDDEN_KEYS = {"ok", "verified", "checked_at"}
+
+
+def _value(value: object) -> str:
+    if isinstance(value, list):
+        return ", ".join(_value(v) for v in value) if value else "none"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_value(v)}" for k, v in value.items()) or "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def evidence_lines(details: dict[str, object]) -> list[str]:
+    """One `key: value` line per field, whole (no cut-off JSON); `--json` has the raw record."""
+    return [f"{key.replace('_', ' ')}: {_value(value)}" for key, value in details.items()
+            if key not in HIDDEN_KEYS and value not in (None, "", [], {})]
 
 
 @app.command("list")
@@ -73,11 +94,14 @@ def show_project(ctx: typer.Context, project_id: int = typer.Argument(..., metav
             console.print(f"[cyan]{key.replace('_', ' ')}:[/cyan] {view[key]}")
     if view["mvp_scope"]:
         console.print("[cyan]MVP:[/cyan] " + "; ".join(view["mvp_scope"]))
-    for details in view["evidence"].values():
-        # One readable sentence per kind, with how strong it is (verified or stated).
-        colour = "green" if details["strength"] == "verified" else "yellow"
-        label, _, rest = details["summary"].partition(": ")
-        console.print(f"[{colour}]{label}:[/{colour}] {rest}", highlight=False)
+    for kind, details in view["evidence"].items():
+        # The readable sentence with its strength first, then every field on its own line.
+        label = details.get("strength") or ("verified" if details.get("verified") else "stated")
+        sentence = str(details.get("summary", "")).partition(": ")[2]
+        console.print(f"[green]evidence {kind}[/green] ({label}): {escape(sentence)}",
+                      highlight=False)
+        for line in evidence_lines(details):
+            console.print(f"  {line}", markup=False)
     for lesson in view["lessons"]:
         console.print(f"[magenta]lesson ({lesson['kind']}):[/magenta] {lesson['text']}")
     gate = view["gate"]

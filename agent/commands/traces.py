@@ -16,7 +16,7 @@ from agent.commands.formatting import money
 from agent.errors import CoachError
 from agent.settings import Settings
 from telemetry.ingest import prune_received
-from telemetry.traces import TraceNotFound, prune_spans, recent_traces, trace_spans
+from telemetry.traces import TraceNotFound, prune_spans, recent_traces, totals, trace_spans
 
 app = typer.Typer(help="Traces of your coaching turns (kept in the local database).",
                   no_args_is_help=True)
@@ -36,7 +36,7 @@ def list_traces(ctx: typer.Context,
     with open_store(settings) as (engine, user_id):
         traces = recent_traces(engine, user_id, limit)
     if as_json:
-        typer.echo(json.dumps(traces))
+        typer.echo(json.dumps({"traces": traces}))  # the shape GET /api/traces answers
         return
     console = Console()
     if not traces:
@@ -49,10 +49,17 @@ def list_traces(ctx: typer.Context,
         console.print(f"[cyan]{t['trace_id']}[/cyan]  {t['start_time'][:16].replace('T', ' ')}"
                       f"  {_ms(t['duration_ms'])}  thread {escape(t['thread_id'] or '-')}",
                       soft_wrap=True)
-        console.print(f"    {calls} · {t['input_tokens']:,} in / {t['output_tokens']:,} out "
-                      f"tokens · {money(t['cost_usd'])}"
+        console.print(f"    {calls} · {_tokens(t)} · {money(t['cost_usd'])}"
                       + (" · [red]error[/red]" if t["error"] else ""), soft_wrap=True)
     console.print("[dim]coach traces show TRACE_ID for the tree of one turn[/dim]")
+
+
+def _tokens(t: dict[str, Any]) -> str:
+    """Real tokens, or the offline coach's estimate marked as one (`~`, "estimated")."""
+    if not (t["input_tokens"] or t["output_tokens"]) and t.get("estimated_input_tokens"):
+        return (f"~{t['estimated_input_tokens']:,} in / ~{t['estimated_output_tokens']:,} out "
+                "tokens (estimated)")
+    return f"{t['input_tokens']:,} in / {t['output_tokens']:,} out tokens"
 
 
 def _label(span: dict[str, Any]) -> str:
@@ -63,6 +70,11 @@ def _label(span: dict[str, Any]) -> str:
                      f"{a.get('gen_ai.usage.output_tokens', 0):,} out tokens")
         parts.append(money(None if a.get("coach.cost.unknown")
                             else a.get("llm.cost.total", 0.0)))
+    elif "coach.usage.estimated.input_tokens" in a:  # the offline coach: estimates, no cost
+        parts.append(f"~{a['coach.usage.estimated.input_tokens']:,} in / "
+                     f"~{a.get('coach.usage.estimated.output_tokens', 0):,} out tokens "
+                     "(estimated)")
+        parts.append(money(a.get("llm.cost.total", 0.0)))
     if "coach.tool.outcome" in a:
         parts.append(str(a["coach.tool.outcome"]))
     if "coach.gate.decision" in a:
@@ -106,7 +118,8 @@ def show_trace(ctx: typer.Context, trace_id: str = typer.Argument(..., metavar="
     except TraceNotFound as exc:
         raise CoachError(str(exc)) from exc
     if as_json:
-        typer.echo(json.dumps(spans))
+        # The shape GET /api/traces/{trace_id} answers.
+        typer.echo(json.dumps({"trace_id": trace_id.lower(), **totals(spans), "spans": spans}))
         return
     Console().print(render(spans))
 

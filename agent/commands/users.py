@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from agent.commands.common import json_option, open_engine_for
 from agent.errors import CoachError
 from agent.settings import Settings
-from memory.accounts import AccountError, add_user, issue_token, web_users
+from memory.accounts import AccountError, add_user, issue_token, signed_in_users
 
 app = typer.Typer(help="Learners who can sign in to `coach serve`.", no_args_is_help=True)
 
@@ -53,11 +53,16 @@ def token(ctx: typer.Context, name: str = typer.Argument(..., metavar="NAME"),
 @app.command("list")
 def list_users(ctx: typer.Context,
                as_json: bool = json_option()) -> None:
-    """Learners who hold a token (tokens themselves are never shown again)."""
+    """Learners who can sign in to `coach serve`: with a token, or through a sign-in link."""
     settings: Settings = ctx.obj
     with open_engine_for(settings) as engine:
-        names = web_users(engine)
+        users = signed_in_users(engine)
     if as_json:
-        typer.echo(json.dumps({"users": names}))
+        typer.echo(json.dumps({"users": list(users)}))
         return
-    typer.echo("\n".join(names) if names else "No users yet: `coach users add NAME`.")
+    if not users:
+        typer.echo("No users yet: `coach users add NAME`, or sign in through the link "
+                   "`coach serve` prints.")
+        return
+    width = max(len(name) for name in users)
+    typer.echo("\n".join(f"{name:<{width}}  {how}" for name, how in users.items()))

@@ -17,6 +17,7 @@ from agent.steps import GUIDES
 from agent.threads import THREAD_ID, ThreadNotFound, Threads
 from agent.web.app import Web, web
 from agent.web.auth import caller
+from agent.web.rendering import markdown_html
 from agent.web.schemas import ERRORS, MessageIn, ThreadCreated, ThreadList, Transcript, Turn
 from agent.web.turns import check_message, draft_context, stream_turn, turn_runner
 from memory.accounts import Caller
@@ -87,14 +88,24 @@ def get_thread(thread_id: ThreadId, me: Me, w: W) -> dict[str, Any]:
     entries = Threads(w.engine, me.id).transcript(thread_id)
     return {"thread_id": thread.id, "turns": thread.turns, "project_id": thread.project_id,
             "transcript": [{"turn": e.turn, "seq": e.seq, "role": e.role,
-                            "content": e.content, "created_at": _iso(e.created_at)}
+                            "content": e.content, "created_at": _iso(e.created_at),
+                            **_entry_html(e.role, e.content)}
                            for e in entries]}
+
+
+def _entry_html(role: str, content: list[dict[str, Any]]) -> dict[str, str]:
+    """The coach's text in an entry, rendered from Markdown (the learner's stays plain)."""
+    if role != "assistant":
+        return {}
+    text = "\n\n".join(b.get("text", "") for b in content if b.get("type") == "text")
+    return {"html": markdown_html(text)} if text.strip() else {}
 
 
 @router.post("/api/threads/{thread_id}/messages", tags=["threads"], responses={
     200: {"model": Turn, "content": {"text/event-stream": {"schema": {"type": "string"}}},
           "description": "The turn; with `Accept: text/event-stream`, `text` events as the "
-                         "reply is written, then a `turn` event with the same object."}})
+                         "reply is written, an `html` event with the reply rendered from "
+                         "Markdown (safe HTML), then a `turn` event with the same object."}})
 async def send_message(thread_id: ThreadId, body: MessageIn, request: Request, me: Me,
                        w: W) -> Response:
     """Send the learner's message; the coach answers with one turn."""

@@ -47,6 +47,7 @@ def daily_series(engine: Engine, user_id: int, split: str, days: int) -> dict[st
     index = {d: i for i, d in enumerate(labels)}
     series: dict[str, dict[str, Any]] = defaultdict(lambda: {
         "cost_usd": [Decimal(0)] * days, "calls": [0] * days, "tokens": [0] * days,
+        "estimated_tokens": [0] * days,
         "unknown_cost_calls": 0})
     for row in rows:
         i = index.get(row.created_at.date().isoformat())
@@ -54,7 +55,9 @@ def daily_series(engine: Engine, user_id: int, split: str, days: int) -> dict[st
             continue
         entry = series[getattr(row, split)]
         entry["calls"][i] += 1
-        entry["tokens"][i] += sum(getattr(row, t) for t in TOKENS)
+        # The offline coach's counts are guesses: a series of their own, never "tokens".
+        entry["estimated_tokens" if row.estimated else "tokens"][i] += sum(
+            getattr(row, t) for t in TOKENS)
         if row.cost_usd is None:
             entry["unknown_cost_calls"] += 1
         else:

@@ -11,6 +11,8 @@ from functools import cache
 from pathlib import Path
 from string import Template
 
+from markdown_it import MarkdownIt
+
 TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -29,3 +31,19 @@ def page(name: str, *, title: str, user: str, script: str) -> str:
     return _template("layout.html").substitute(
         title=html.escape(title), user=html.escape(user), script=html.escape(script),
         body=body)
+
+
+@cache
+def _markdown() -> MarkdownIt:
+    # CommonMark with tables; `html: False` escapes any raw HTML in the text, and
+    # markdown-it's own link check refuses javascript:, vbscript:, file: and data: URLs
+    # (except images), so a reply can format but never inject markup or script.
+    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False,
+                                     "breaks": True}).enable("table")
+
+
+def markdown_html(text: str) -> str:
+    """The coach's Markdown as safe HTML, rendered on the server (the page needs no
+    Markdown script, and its CSP stays `script-src 'self'`)."""
+    return _markdown().render(text)
+

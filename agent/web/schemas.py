@@ -54,6 +54,8 @@ class TranscriptEntry(BaseModel):
     role: str
     content: list[dict[str, Any]]
     created_at: str
+    html: str | None = Field(None, description="The coach's text rendered from Markdown "
+                                                "(safe HTML: no raw HTML from content).")
 
 
 class Transcript(BaseModel):
@@ -102,6 +104,9 @@ class CostRow(BaseModel):
     cost_usd: float | None
     unknown_cost_calls: int
     cache_savings_usd: float
+    estimated_calls: int = Field(0, description="Offline calls: their tokens are estimates.")
+    estimated_input_tokens: int = 0
+    estimated_output_tokens: int = 0
 
 
 class CostReport(BaseModel):
@@ -113,6 +118,9 @@ class CostReport(BaseModel):
     cache_savings_usd: float
     cache_hit_share: float
     calls: int
+    estimated_calls: int = 0
+    estimated_input_tokens: int = 0
+    estimated_output_tokens: int = 0
     rows: list[CostRow]
 
 

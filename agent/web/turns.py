@@ -21,6 +21,7 @@ from agent.errors import CoachError
 from agent.session import Coach, TurnResult, validate_message
 from agent.web.app import LEASE_WAIT_S, Web
 from agent.web.errors import MessageRejected, detail_for, status_for
+from agent.web.rendering import markdown_html
 from memory.accounts import Caller
 from tools import ToolContext
 
@@ -106,7 +107,11 @@ async def stream_turn(run: TurnRun, pool: Executor) -> EventSourceResponse:
             if kind == "text":
                 yield sse("text", {"text": value})
             elif kind == "turn":
-                yield sse("turn", value.as_json())
+                turn = value.as_json()
+                # The reply as safe HTML for the page, in its own event: the turn object
+                # stays exactly a `coach chat --json` line.
+                yield sse("html", {"html": markdown_html(turn["reply"])})
+                yield sse("turn", turn)
                 return
             else:
                 if status_for(value) == 500:

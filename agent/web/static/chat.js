@@ -43,6 +43,16 @@
     return node;
   }
 
+  // The coach's Markdown, rendered by the server with raw HTML disabled (markdown-it-py),
+  // so this page ships no Markdown code of its own. Parsed inertly, then moved in.
+  function setHtml(node, html) {
+    const doc = new DOMParser().parseFromString(`<div>${html}</div>`, "text/html");
+    const body = doc.body.firstElementChild;
+    node.replaceChildren(...body.childNodes);
+    node.classList.add("rich");
+    for (const a of node.querySelectorAll("a")) a.rel = "noopener noreferrer";
+  }
+
   function chips(toolCalls) {
     if (!toolCalls || !toolCalls.length) return null;
     return el("div", { class: "chips" }, toolCalls.map((call) =>
@@ -58,6 +68,7 @@
         .map((b) => ({ name: b.name }));
       if (!texts.length && !calls.length) continue;  // tool results: shown as chips instead
       const node = bubble(entry.role === "user" ? "user" : entry.role, texts.join("\n\n"));
+      if (entry.html) setHtml(node, entry.html);
       const row = chips(calls);
       if (row) node.append(row);
     }
@@ -132,15 +143,18 @@
       reply.remove();
       throw new Error(data.detail || `${res.status} ${res.statusText}`);
     }
-    let turn = null;
+    let turn = null, html = null;
     for await (const { event, data } of events(res)) {
       if (event === "text") reply.textContent += data.text;
+      else if (event === "html") html = data.html;
       else if (event === "turn") turn = data;
       else if (event === "error") throw new Error(data.detail);
     }
     reply.classList.remove("streaming");
     if (!turn) throw new Error("the reply stopped early; reload to see what was saved");
-    reply.textContent = turn.reply;  // the final text is the one the transcript keeps
+    // The final text is the one the transcript keeps, formatted.
+    if (html !== null) setHtml(reply, html);
+    else reply.textContent = turn.reply;
     const row = chips(turn.tool_calls);
     if (row) reply.append(row);
     if (turn.error) bubble("error", turn.error);

@@ -23,7 +23,9 @@
 
   // One bar per day, stacked by series; `metric` is "cost_usd", "tokens" or "calls".
   function stackedBars(box, days, series, metric, format) {
-    const W = 720, H = 240, left = 64, bottom = 28, top = 10, right = 8;
+    // Drawn at the box's own width, so labels keep their size on a phone.
+    const W = Math.max(300, Math.round(box.clientWidth || 720)), H = 240, left = 64, bottom = 28,
+      top = 10, right = 8;
     const plotW = W - left - right, plotH = H - top - bottom;
     const totals = days.map((_, i) => series.reduce((sum, s) => sum + s[metric][i], 0));
     const max = Math.max(...totals, 0);
@@ -34,7 +36,7 @@
         svg("text", { x: left - 6, y: y + 4, "text-anchor": "end" }, max ? format((max * k) / 4) : k ? "" : "0"));
     }
     const step = plotW / days.length, width = Math.max(2, step * 0.7);
-    const every = Math.ceil(days.length / 10);
+    const every = Math.ceil(days.length / Math.max(2, Math.floor(plotW / 64)));
     days.forEach((day, i) => {
       let y = top + plotH;
       series.forEach((s, j) => {
@@ -57,11 +59,12 @@
   }
 
   function tokenBars(box, totals) {
-    const W = 720, rowH = 30, left = 96, H = TOKEN_TYPES.length * rowH + 8;
+    const W = Math.max(300, Math.round(box.clientWidth || 720)), rowH = 30, left = 96,
+      H = TOKEN_TYPES.length * rowH + 8;
     const max = Math.max(...TOKEN_TYPES.map(([k]) => totals[k]), 1);
     const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "tokens by type" });
     TOKEN_TYPES.forEach(([key, label], i) => {
-      const y = 4 + i * rowH, w = ((W - left - 110) * totals[key]) / max;
+      const y = 4 + i * rowH, w = ((W - left - 80) * totals[key]) / max;
       chart.append(svg("text", { x: left - 8, y: y + 17, "text-anchor": "end" }, label),
         svg("rect", { class: "bar", x: left, y: y + 4, width: Math.max(w, 0.5), height: rowH - 10,
           fill: COLORS[i] }, svg("title", {}, `${label}: ${num(totals[key])} tokens`)),
@@ -79,7 +82,9 @@
     const used = budget.limit_usd ? Math.min(100, (100 * budget.spent_today_usd) / budget.limit_usd) : 0;
     document.getElementById("summary").replaceChildren(
       stat("spent in this window", money(report.total_usd)),
-      stat("model calls", num(report.calls)),
+      stat("model calls", num(report.calls),
+        report.estimated_calls ? el("div", { class: "muted small" },
+          `${num(report.estimated_calls)} offline (estimated tokens)`) : null),
       stat("cache-hit share of prompt tokens", `${(100 * report.cache_hit_share).toFixed(1)}%`),
       stat("saved by prompt caching", money(report.cache_savings_usd)),
       stat("spent today", money(budget.spent_today_usd),
@@ -90,6 +95,14 @@
         budget.limit_usd === null ? null : el("div", { class: "muted small" }, `of ${money(budget.limit_usd, 2)}`)));
   }
 
+  // Real tokens, or the offline coach's estimate marked "~" (never shown as real usage).
+  function threadTokens(r) {
+    const real = TOKEN_TYPES.reduce((s, [k]) => s + r[k], 0);
+    if (real || !r.estimated_calls) return num(real);
+    return el("span", { title: "estimated by the offline coach" },
+      `~${num(r.estimated_input_tokens + r.estimated_output_tokens)}`);
+  }
+
   function topThreads(report) {
     const rows = report.rows.slice(0, 8);
     document.getElementById("top-threads").replaceChildren(
@@ -98,7 +111,7 @@
       el("tbody", {}, rows.length ? rows.map((r) => el("tr", {},
         el("td", {}, r.key === "-" ? "(no thread)" : el("a", { href: `/?thread=${encodeURIComponent(r.key)}` }, r.key)),
         el("td", { class: "num" }, num(r.calls)),
-        el("td", { class: "num" }, num(TOKEN_TYPES.reduce((s, [k]) => s + r[k], 0))),
+        el("td", { class: "num" }, threadTokens(r)),
         el("td", { class: "num" }, money(r.cost_usd, 6))))
         : el("tr", {}, el("td", { colspan: 4, class: "muted" }, "No model calls in this window."))));
   }
@@ -115,14 +128,23 @@
     ]);
     // The offline coach costs $0: then spend charts show tokens, which still tell the story.
     const anyCost = byModel.series.some((s) => s.cost_usd.some((c) => c > 0));
-    const metric = anyCost ? "cost_usd" : "tokens";
+    const anyReal = byModel.series.some((s) => s.tokens.some((t) => t > 0));
+    // The offline coach's token counts are estimates: shown only as such, never as usage.
+    const metric = anyCost ? "cost_usd" : anyReal ? "tokens" : "estimated_tokens";
     const format = anyCost ? (v) => money(v, v < 0.01 ? 4 : 2) : (v) => num(Math.round(v));
     document.getElementById("metric-note").textContent = anyCost ? "US dollars per day (UTC)."
-      : "No spend in this window (the offline coach costs $0): showing tokens per day instead.";
+      : anyReal ? "No spend in this window: showing tokens per day instead."
+        : "No spend and no real token usage in this window: showing the offline coach's "
+          + "estimated tokens per day (estimates, at no cost).";
     stackedBars(document.getElementById("chart-model"), byModel.days, byModel.series, metric, format);
     stackedBars(document.getElementById("chart-purpose"), byPurpose.days, byPurpose.series, metric, format);
     const totals = Object.fromEntries(TOKEN_TYPES.map(([k]) => [k, report.rows.reduce((s, r) => s + r[k], 0)]));
     tokenBars(document.getElementById("chart-tokens"), totals);
+    document.getElementById("estimate-note").textContent = report.estimated_calls
+      ? `Plus ${num(report.estimated_calls)} offline call${report.estimated_calls === 1 ? "" : "s"} with about `
+        + `${num(report.estimated_input_tokens)} input and ${num(report.estimated_output_tokens)} `
+        + "output tokens, estimated: the offline coach has no real token usage and costs nothing."
+      : "";
     summary(report, budget);
     topThreads(threads);
   }

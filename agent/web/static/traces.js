@@ -23,7 +23,7 @@
         "data-trace": t.trace_id, onclick: () => show(t.trace_id) },
       el("td", {}, when(t.start_time)), el("td", { class: "num" }, ms(t.duration_ms)),
       el("td", { class: "num" }, t.step || "-"), el("td", { class: "num" }, t.model_calls),
-      el("td", { class: "num" }, num(t.input_tokens + t.output_tokens)),
+      el("td", { class: "num" }, tokens(t)),
       el("td", { class: "num" }, money(t.cost_usd, 6)),
       el("td", {}, t.error ? el("span", { class: "badge warn" }, "error") : "")))
         : el("tr", {}, el("td", { colspan: 7, class: "muted" }, "No traces match."))));
@@ -44,11 +44,21 @@
     return "";
   }
 
+  // The offline coach's counts are estimates: "~" and a title say so, never real usage.
+  function tokens(t) {
+    if (t.input_tokens + t.output_tokens || !t.estimated_input_tokens) return num(t.input_tokens + t.output_tokens);
+    return el("span", { title: "estimated by the offline coach" },
+      `~${num(t.estimated_input_tokens + t.estimated_output_tokens)}`);
+  }
+
   function meta(span) {
     const a = span.attributes, parts = [ms(span.duration_ms)];
     if ("gen_ai.usage.input_tokens" in a) {
       parts.push(`${num(a["gen_ai.usage.input_tokens"])} in / ${num(a["gen_ai.usage.output_tokens"])} out tokens`);
       parts.push(a["coach.cost.unknown"] ? "cost unknown" : money(a["llm.cost.total"] || 0, 6));
+    } else if ("coach.usage.estimated.input_tokens" in a) {
+      parts.push(`~${num(a["coach.usage.estimated.input_tokens"])} in / `
+        + `~${num(a["coach.usage.estimated.output_tokens"] || 0)} out tokens (estimated)`);
     }
     if (a["coach.tool.outcome"]) parts.push(a["coach.tool.outcome"]);
     if (span.status === "error") parts.push("error: " + (span.status_message || a["error.type"] || ""));
@@ -76,7 +86,10 @@
     $("trace-detail").replaceChildren(
       el("h2", {}, "Waterfall"),
       el("p", { class: "small muted" }, `trace ${t.trace_id} · ${t.spans.length} spans · ${t.model_calls} model calls · `
-        + `${num(t.input_tokens)} in / ${num(t.output_tokens)} out tokens · ${money(t.cost_usd, 6)}`),
+        + (t.input_tokens + t.output_tokens || !t.estimated_input_tokens
+          ? `${num(t.input_tokens)} in / ${num(t.output_tokens)} out tokens`
+          : `~${num(t.estimated_input_tokens)} in / ~${num(t.estimated_output_tokens)} out tokens (estimated)`)
+        + ` · ${money(t.cost_usd, 6)}`),
       el("div", { class: "waterfall" }, rows));
   }
 
