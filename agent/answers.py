@@ -30,6 +30,7 @@ LABELS: dict[str, str] = {
     "tracing": "observability", "observability": "observability",
     "cost": "cost_tracking", "costs": "cost_tracking",
     "audit": "audit", "confirm": "confirm", "confirmed": "confirm",
+    "acknowledge": "acknowledge", "acknowledged": "acknowledge",
 }
 _LABEL_RE = re.compile(
     r"(?:^|(?<=[\s;.,!?]))(" + "|".join(re.escape(k) for k in LABELS).replace(r"\ ", r"\s+")

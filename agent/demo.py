@@ -56,8 +56,13 @@ REPO_FILES = {
     "app.py": "from anthropic import Anthropic\n\n# usage.input_tokens and output_tokens are "
               "logged per request to compute cost_usd\n",
     "tests/test_app.py": "def test_placeholder():\n    assert True\n",
-    "evals/cases.jsonl": '{"note": "BP 90/60", "flag": "low blood pressure"}\n',
-    ".github/workflows/evals.yml": "name: evals\non: [pull_request]\n",
+    "evals/cases.jsonl": "".join(
+        f'{{"note": "BP {90 - i}/60", "flag": "low blood pressure"}}\n' for i in range(24)),
+    "evals/run.py": "# Runs evals/cases.jsonl and fails under 90% pass\n",
+    ".github/workflows/evals.yml": "name: evals\non: [pull_request]\njobs:\n  evals:\n"
+                                   "    runs-on: ubuntu-latest\n    steps:\n"
+                                   "      - uses: actions/checkout@v4\n"
+                                   "      - run: pytest && python evals/run.py\n",
     "tracing.py": "from opentelemetry import trace\n",
 }
 

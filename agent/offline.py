@@ -285,6 +285,9 @@ def evidence_calls(a: dict[str, str], pid: int) -> list[Call]:
     if "confirm" in a:
         calls.append(("record_evidence", {"project_id": pid, "kind": "other",
                                           "details": {"confirmed": a["confirm"]}}))
+    if "acknowledge" in a:  # step 4 on the learner's word when the repo cannot be audited
+        calls.append(("record_evidence", {"project_id": pid, "kind": "other",
+                                          "details": {"acknowledged": a["acknowledge"]}}))
     if "postmortem" in a:
         calls.append(("submit_postmortem", {"project_id": pid, "text": a["postmortem"]}))
     return calls

@@ -115,7 +115,8 @@ class Coach:
                  lease_wait: float = 0.0,
                  meter_provider: metrics.MeterProvider | None = None,
                  capture_content: bool | None = None, allow_local_paths: bool = True,
-                 purpose: str = "coach", budget: Budget | None = None):
+                 purpose: str = "coach", budget: Budget | None = None,
+                 check_links: bool = False):
         self.engine = engine
         self.checkpointer = checkpointer
         self.user = user
@@ -125,6 +126,9 @@ class Coach:
         self.allow_private_urls = allow_private_urls
         self._tool_context = tool_context
         self.allow_local_paths = allow_local_paths
+        # Fetch stated trace links to verify them: the CLI and the web app do; a Coach a
+        # test builds does not reach out to the hosts its learners name.
+        self.check_links = check_links
         self.name = model.name
         self.purpose = purpose
         self.tracer_provider = tracer_provider or coach_provider(engine)
@@ -152,7 +156,7 @@ class Coach:
                 coach = cls(engine, saver, user=settings.user,
                             model=model or make_model(settings.model),
                             allow_private_urls=settings.allow_private_urls,
-                            budget_usd=settings.budget_usd,
+                            check_links=True, budget_usd=settings.budget_usd,
                             user_prices=settings.home / "prices.json",
                             lease_wait=LEASE_WAIT_S)
                 yield coach
@@ -181,7 +185,8 @@ class Coach:
             drafter = ClaudeDrafter(model, self.user_id) if self._claude_drafts else None
             ctx = ToolContext(self.engine, self.user_id, thread_id,
                               allow_private_urls=self.allow_private_urls, prices=self.prices,
-                              drafter=drafter, allow_local_paths=self.allow_local_paths)
+                              drafter=drafter, allow_local_paths=self.allow_local_paths,
+                              check_links=self.check_links)
         ctx.learner_message = text
         return CoachRuntime(engine=self.engine, user_id=self.user_id, model=model,
                             thread_id=thread_id, tool_context=ctx, on_text=on_text,

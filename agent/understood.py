@@ -12,7 +12,9 @@ PROJECT_FIELDS = ("title", "problem", "audience", "personal_context", "success_c
 EVIDENCE_KINDS = ("evals", "ci_gate", "observability", "cost_tracking")
 LESSON_KINDS = ("worked", "didnt_work", "tradeoff", "decision")
 # Bookkeeping the store adds to evidence, which a new record must not carry over.
-STORE_KEYS = ("verified", "ok", "checked_at")
+# What the store and the coach add to a record (its view's strength and sentence, how the
+# coach checked it): never carried into a new record the learner states.
+STORE_KEYS = ("verified", "ok", "checked_at", "strength", "summary", "how", "link_check")
 
 
 def asked_field(project: dict[str, Any] | None) -> str | None:

@@ -5,7 +5,9 @@ placeholders filled per run: `{url}` (a local app), `{repo}` (a local git repo),
 `{app}` (the app's base, for paths like `{app}streamlit`), `{big}` (40 KB of text).
 `start_at` first takes the demo learner's project to that step. A message `RESUME`
 closes the session and opens a new one on the same thread, as a learner returning days
-later would.
+later would. `{git_url}` is the repository served over git's smart HTTP on 127.0.0.1;
+`FIX_REPO` and `IMPORT_TRACES` act on the learner's repository and app between messages
+(evals/repo_actions.py).
 """
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ class Case(BaseModel):
     # Reach this step first with the demo learner's answers, then send `messages`.
     start_at: Literal["build", "deploy", "harden", "postmortem", "repeat"] | None = None
     messages: list[str]
+    # The learner's repository: files changed (None deletes) before the case starts, and
+    # what a `FIX_REPO` message writes and commits later.
+    repo_files: dict[str, str | None] = Field(default_factory=dict)
+    fix_files: dict[str, str | None] = Field(default_factory=dict)
     spent_usd: float = 0.0        # spend already in today's ledger before the case runs
     budget_usd: float | None = None
     expect: Expect

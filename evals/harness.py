@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -20,6 +21,8 @@ from sqlmodel import select
 from agent.demo import Page, local_app, make_repo, script
 from agent.session import Coach, CoachError, TurnResult
 from evals.dataset import Case
+from evals.git_server import git_http
+from evals.repo_actions import act, change_files
 from memory.checkpoints import open_checkpointer
 from memory.models import (
     Evidence,
@@ -76,15 +79,17 @@ PREFIX = {"build": [0], "deploy": [0, 1], "harden": [0, 1, 2], "postmortem": [0,
           "repeat": [0, 1, 2, 3, 4, 6]}
 
 
-def messages_of(case: Case, url: str, repo: str) -> list[str]:
+def messages_of(case: Case, url: str, repo: str, git_url: str = "") -> list[str]:
     """The case's messages, after the demo learner's answers that reach `start_at`."""
     demo = [message for _, message in script(repo, url)]
     prefix = [demo[i] for i in PREFIX[case.start_at]] if case.start_at else []
-    return prefix + [fill(m, url, repo) for m in case.messages]
+    return prefix + [fill(m, url, repo, git_url) for m in case.messages]
 
 
-def fill(message: str, url: str, repo: str) -> str:
+def fill(message: str, url: str, repo: str, git_url: str = "") -> str:
     return (message.replace("{url}", url).replace("{app}", url).replace("{repo}", repo)
+            .replace("{git_url}", git_url)
+            .replace("{private_git_url}", git_url.replace("/repo.git", "/private/repo.git"))
             .replace("{big}", "x" * 40_000))
 
 
@@ -100,7 +105,8 @@ def snapshot(engine: Any, thread_id: str | None) -> dict[str, Any]:
             versions = s.exec(select(PostmortemVersion).where(
                 PostmortemVersion.project_id == p.id).order_by(PostmortemVersion.version)).all()  # type: ignore[arg-type]
             out["projects"].append({
-                **p.model_dump(), "evidence": [{"kind": e.kind, "ok": e.ok, **e.details}
+                **p.model_dump(), "evidence": [{"kind": e.kind, "ok": e.ok,
+                                                "verified": e.verified, **e.details}
                                                for e in evidence],
                 "lessons": [{"kind": le.kind, "text": le.text} for le in lessons],
                 "postmortems": [{"version": v.version, "source": v.source, "words": v.words,
@@ -126,8 +132,13 @@ def run_case(case: Case, model: Model, budget: Budget | None = None) -> Outcome:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    with tempfile.TemporaryDirectory(prefix="coach-eval-") as tmp, local_app(PAGES) as url:
+    with tempfile.TemporaryDirectory(prefix="coach-eval-") as tmp, local_app(PAGES) as url, \
+            ExitStack() as served:
         repo = str(make_repo(Path(tmp)))
+        change_files(Path(repo), case.repo_files)
+        git_url = ""
+        if any("git_url}" in m for m in case.messages):
+            git_url = served.enter_context(git_http({"/repo.git": Path(repo)})) + "/repo.git"
         db = f"sqlite:///{Path(tmp) / 'eval.db'}"
         engine = open_engine(db)
 
@@ -150,9 +161,11 @@ def run_case(case: Case, model: Model, budget: Budget | None = None) -> Outcome:
                 session = coach(saver)
                 _seed_spend(engine, session.user_id, case.spent_usd)
                 thread = session.thread()
-                for message in messages_of(case, url, repo):
+                for message in messages_of(case, url, repo, git_url):
                     if message == "RESUME":
                         session = coach(saver)
+                        continue
+                    if act(message, engine, Path(repo), case.fix_files):
                         continue
                     try:
                         outcome.results.append(session.turn(thread, message))

@@ -280,8 +280,59 @@ def m006_portfolio(conn: Connection) -> None:
     md.create_all(conn, tables=[publications, links, runs, checks, leases])
 
 
+def m008_ingest(conn: Connection) -> None:
+    """#13: the learner's own traces (`POST /v1/traces`): per-project ingest tokens (sha256)
+    and the spans received, kept small."""
+    md = MetaData()
+    Table("projects", md, Column("id", Integer, primary_key=True))
+    tokens = Table(
+        "ingest_tokens", md,
+        Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
+        Column("token_hash", String(64), nullable=False, unique=True, index=True),
+        _at("created_at"),
+    )
+    spans = Table(
+        "received_spans", md, _id(),
+        Column("project_id", Integer, ForeignKey("projects.id"), nullable=False, index=True),
+        Column("trace_id", String(32), nullable=False),
+        Column("span_id", String(16), nullable=False),
+        Column("name", String(200), nullable=False),
+        Column("service", String(200), nullable=False),
+        Column("scope", String(200), nullable=False),
+        _at("start_time"), _at("end_time"),
+        Column("model", String(100)),
+        Column("provider", String(50)),
+        *[Column(c, Integer, nullable=False) for c in (
+            "input_tokens", "output_tokens", "cache_read_input_tokens",
+            "cache_creation_input_tokens")],
+        Column("attributes", JSON, nullable=False),
+        Column("received_at", DateTime(timezone=True), nullable=False, index=True),
+    )
+    md.create_all(conn, tables=[tokens, spans])
+
+
+def m007_rate_limits(conn: Connection) -> None:
+    """Rate-limit counters and running-turn slots, where every worker (and machine) sharing
+    the database sees them (Redis keeps the counters instead when COACH_REDIS_URL is set)."""
+    md = MetaData()
+    counters = Table(
+        "rate_counters", md,
+        Column("key", String(200), primary_key=True),
+        Column("hits", Integer, nullable=False),
+        Column("expires_at", Float, nullable=False),  # epoch seconds: the window's end
+    )
+    slots = Table(
+        "turn_slots", md,
+        Column("id", String(32), primary_key=True),
+        Column("user_id", Integer, nullable=False, index=True),
+        Column("until", Float, nullable=False),  # a crashed worker's slot expires by itself
+    )
+    md.create_all(conn, tables=[counters, slots])
+
+
 MIGRATIONS: list[Migration] = [m001_initial, m002_thread_lease, m003_spans, m004_web_sessions,
-                               m005_postmortem_batches, m006_portfolio]
+                               m005_postmortem_batches, m006_portfolio, m007_rate_limits,
+                               m008_ingest]
 
 
 def _ensure_table(conn: Connection) -> None:
@@ -329,25 +380,3 @@ def migrate(engine: Engine, migrations: list[Migration] | None = None) -> list[s
             )
             done_now.append(migration.__name__)
     return done_now
-
-
-def m007_rate_limits(conn: Connection) -> None:
-    """Rate-limit counters and running-turn slots, where every worker (and machine) sharing
-    the database sees them (Redis keeps the counters instead when COACH_REDIS_URL is set)."""
-    md = MetaData()
-    counters = Table(
-        "rate_counters", md,
-        Column("key", String(200), primary_key=True),
-        Column("hits", Integer, nullable=False),
-        Column("expires_at", Float, nullable=False),  # epoch seconds: the window's end
-    )
-    slots = Table(
-        "turn_slots", md,
-        Column("id", String(32), primary_key=True),
-        Column("user_id", Integer, nullable=False, index=True),
-        Column("until", Float, nullable=False),  # a crashed worker's slot expires by itself
-    )
-    md.create_all(conn, tables=[counters, slots])
-
-
-MIGRATIONS.append(m007_rate_limits)

@@ -291,3 +291,37 @@ class ScheduleLease(SQLModel, table=True):
     owner: str | None = Field(default=None, max_length=64)
     lease_until: datetime | None = None
     last_run_at: datetime | None = None
+
+
+class IngestToken(SQLModel, table=True):
+    """A project's ingest token for `POST /v1/traces`: one per project, stored as sha256."""
+
+    __tablename__ = "ingest_tokens"
+    project_id: int = Field(foreign_key="projects.id", primary_key=True)
+    token_hash: str = Field(max_length=64, index=True, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ReceivedSpan(SQLModel, table=True):
+    """A span the learner's own app sent (OTLP), kept small: what verifies step 4."""
+
+    __tablename__ = "received_spans"
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    trace_id: str = Field(max_length=32)
+    span_id: str = Field(max_length=16)
+    name: str = Field(max_length=200)
+    service: str = Field(max_length=200)
+    scope: str = Field(max_length=200)
+    start_time: datetime
+    end_time: datetime
+    model: str | None = Field(default=None, max_length=100)
+    provider: str | None = Field(default=None, max_length=50)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    # The few attributes that say which instrumentation made the span (not the content).
+    attributes: dict[str, Any] = Field(default_factory=dict,
+                                       sa_column=Column(JSON, nullable=False))
+    received_at: datetime = Field(default_factory=utcnow, index=True)

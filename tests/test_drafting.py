@@ -100,6 +100,13 @@ def make_repo(path: Path) -> Path:
     (path / "app.py").write_text("print('runbooks')\n")
     (path / "tests").mkdir()
     (path / "tests" / "test_app.py").write_text("def test_app():\n    pass\n")
+    # What the step-4 evidence below claims, so the harden gate's audit finds it.
+    (path / ".github" / "workflows").mkdir(parents=True)
+    (path / ".github" / "workflows" / "evals.yml").write_text(
+        "on: [pull_request]\njobs:\n  evals:\n    steps:\n      - run: pytest\n")
+    (path / "evals").mkdir()
+    (path / "evals" / "cases.jsonl").write_text('{"q": "disk full"}\n' * 24)
+    (path / "tracing.py").write_text("from langfuse import observe\n")
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=path, check=True, env=env)
     subprocess.run(["git", "add", "."], cwd=path, check=True, env=env)
     subprocess.run(["git", "commit", "-q", "-m", "first"], cwd=path, check=True, env=env)

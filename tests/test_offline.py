@@ -384,8 +384,12 @@ def app_url() -> Iterator[str]:
 def repo(tmp_path: Path) -> Path:
     path = tmp_path / "handover"
     (path / ".github" / "workflows").mkdir(parents=True)
-    (path / "app.py").write_text("print('hello')\n")
-    (path / ".github" / "workflows" / "evals.yml").write_text("on: [pull_request]\n")
+    (path / "evals").mkdir()
+    (path / "app.py").write_text("from opentelemetry import trace\n")
+    (path / "evals" / "cases.jsonl").write_text('{"note": "BP 90/60"}\n' * 24)
+    # The harden gate holds the stated CI against the repository: this one runs the evals.
+    (path / ".github" / "workflows" / "evals.yml").write_text(
+        "on: [pull_request]\njobs:\n  evals:\n    steps:\n      - run: pytest evals\n")
     env = {**os.environ, "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1",
            "GIT_AUTHOR_NAME": "Ann", "GIT_AUTHOR_EMAIL": "ann@example.invalid",
            "GIT_COMMITTER_NAME": "Ann", "GIT_COMMITTER_EMAIL": "ann@example.invalid"}

@@ -3,21 +3,25 @@ and resuming a thread from another process's point of view (a new engine and che
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, text
 from sqlmodel import select
 
+from agent.demo import make_repo
 from agent.errors import MAX_MESSAGE_BYTES, CoachError, ThreadBusy
 from agent.graph import turn_starts
 from agent.offline import OfflineCoach
 from agent.session import Coach
 from agent.settings import Settings
+from evals.git_server import git_http
 from memory.checkpoints import open_checkpointer
 from memory.models import LedgerEntry, Project, Thread, utcnow
 from memory.store import open_engine, session_scope
@@ -395,11 +399,15 @@ def resume_in_a_new_process(url: str, open_one: Callable[[], Any]) -> None:
                    if m["role"] == "user" and m["content"][0]["type"] == "text"]
         assert learner == [FIRST_MESSAGE, "Worked: starting from real notes", "status"]
         # A plain answer goes to the build step's current question in the new process too.
-        repo = second.turn(tid, "https://github.com/ann/handover")
+        # (A repository URL is cloned and audited: serve one on 127.0.0.1.)
+        second.allow_private_urls = True
+        with tempfile.TemporaryDirectory() as tmp, \
+                git_http({"/handover.git": make_repo(Path(tmp))}) as base:
+            repo = second.turn(tid, f"{base}/handover.git")
         assert [c["name"] for c in repo.tool_calls] == ["update_project"]
         with session_scope(second.engine) as s:
             project = s.get(Project, created.project_id)
-            assert project is not None and project.repo == "https://github.com/ann/handover"
+            assert project is not None and project.repo == f"{base}/handover.git"
         assert [e.turn for e in second.transcript(tid) if e.seq == 0] == [1, 2, 3, 4]
 
 

@@ -135,6 +135,26 @@ def make_repo(path: Path, commits: int = 1) -> Path:
     return path
 
 
+HARDENED_FILES = {
+    ".github/workflows/ci.yml": "on: push\njobs:\n  t:\n    steps:\n      - run: pytest\n",
+    "evals/cases.jsonl": '{"q": "a"}\n' * 24,
+    "app/tracing.py": "from openinference.instrumentation import using_session\n",
+}
+
+
+def harden_repo(path: Path) -> Path:
+    """A checkout that shows what step 4 claims: a CI config running tests, 24 eval cases,
+    tracing code (the harden gate holds stated evidence against the repository)."""
+    repo = make_repo(path)
+    for rel, text in HARDENED_FILES.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(text)
+    env = {**os.environ, **GIT_ENV}
+    subprocess.run(["git", "add", "."], cwd=repo, check=True, env=env)
+    subprocess.run(["git", "commit", "-q", "-m", "harden"], cwd=repo, check=True, env=env)
+    return repo
+
+
 def postmortem_text(words_per_section: int = 450) -> str:
     body = " ".join(["evidence"] * words_per_section)
     return (f"## What worked\n{body}\n\n## What didn't work\n{body}\n\n"
@@ -462,7 +482,7 @@ def test_full_walk_through_six_steps(ctx: ToolContext, tmp_path: Path, local_sit
 
     advance("build")
     assert call(ctx, "update_project", {
-        "project_id": pid, "repo": str(make_repo(tmp_path / "r")), "mvp_scope": ["search"],
+        "project_id": pid, "repo": str(harden_repo(tmp_path / "r")), "mvp_scope": ["search"],
         "usage_note": "answered a real page"}).ok
     advance("deploy")
     assert call(local, "check_deployment", {"project_id": pid, "url": local_site}).content["ok"]

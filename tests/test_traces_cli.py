@@ -135,14 +135,16 @@ def test_prune_keeps_recent_spans_and_deletes_old_ones(db, env):
     assert total > 0
     kept = coach(db, env, "prune", "--keep-days", "30", "--json")
     assert kept.returncode == 0, kept.stderr
-    assert json_turns(kept.stdout) == [{"deleted_spans": 0, "keep_days": 30}]
+    assert json_turns(kept.stdout) == [{"deleted_spans": 0, "deleted_received_spans": 0,
+                                         "keep_days": 30}]
     # Age the first turn's spans by 40 days.
     with closing(sqlite3.connect(db)) as conn, conn:
         conn.execute("UPDATE spans SET start_time = datetime(start_time, '-40 days') "
                      "WHERE trace_id = ?", (turns[0]["trace_id"],))
     aged = query(db, "SELECT COUNT(*) FROM spans WHERE trace_id = ?", turns[0]["trace_id"])[0][0]
     pruned = coach(db, env, "prune", "--keep-days", "30", "--json")
-    assert json_turns(pruned.stdout) == [{"deleted_spans": aged, "keep_days": 30}]
+    assert json_turns(pruned.stdout) == [{"deleted_spans": aged, "deleted_received_spans": 0,
+                                           "keep_days": 30}]
     listed = coach(db, env, "traces", "list", "--json")
     assert [t["trace_id"] for t in json_turns(listed.stdout)[0]["traces"]] == [turns[1]["trace_id"]]
     text = coach(db, env, "prune", "--keep-days", "0")

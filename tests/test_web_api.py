@@ -396,6 +396,36 @@ def test_isolation_matrix(isolated: Server) -> None:
     assert (bob_versions, bob_turns) == (1, 1)  # A's attempts changed nothing of B's
 
 
+def test_isolation_matrix_for_ingest_tokens(isolated: Server) -> None:
+    """An ingest token writes spans to its own project only, opens nothing of the API, and
+    a learner's API token is not an ingest token; on SQLite and PostgreSQL."""
+    from memory.models import Evidence, ReceivedSpan
+    from telemetry.ingest import issue_token
+    from tests.test_ingest import app_spans, encode_spans
+
+    ada_token, bob_token = isolated.learner("ada"), isolated.learner("bob")
+    a, b = isolated.client(ada_token), isolated.client(bob_token)
+    mine, theirs = seed(a), seed(b)
+    ada_ingest = issue_token(isolated.engine, mine["project"])
+    body = encode_spans(app_spans(1)).SerializeToString()
+    protobuf = {"Content-Type": "application/x-protobuf"}
+    for token, status in [(ada_ingest, 200), (ada_token, 401), (bob_token, 401)]:
+        r = httpx.post(f"{isolated.url}/v1/traces", content=body,
+                       headers={**protobuf, "Authorization": f"Bearer {token}"})
+        assert r.status_code == status, (token[:4], r.text)
+    ingest_only = isolated.client(ada_ingest)
+    for path in ("/api/projects", f"/api/projects/{mine['project']}", "/api/threads"):
+        assert ingest_only.get(path).status_code == 401
+    with session_scope(isolated.engine) as s:
+        owners = set(s.exec(select(ReceivedSpan.project_id)).all())
+        bob_evidence = s.exec(select(func.count()).select_from(Evidence)
+                              .where(Evidence.project_id == theirs["project"])).one()
+    assert owners == {mine["project"]}
+    assert bob_evidence == 0
+    assert a.get(f"/api/projects/{mine['project']}").json()["evidence"]["observability"][
+        "verified"] is True
+
+
 def test_a_claude_reply_streams_in_pieces(tmp_path: Any) -> None:
     """With Claude, the text events carry the reply as the SDK streams it (the local
     Messages-API server sends it 12 characters at a time), not only at the end."""

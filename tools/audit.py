@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+from tools.repo_facts import ClaimFacts
 
 GIT_TIMEOUT_S = 10
 # A repository's own .git/config can name a program for git to run (an fsmonitor hook, gpg for
@@ -70,10 +72,23 @@ class RepositoryAudit:
     tracing: tuple[str, ...]
     cost_tracking: tuple[str, ...]
     findings: tuple[str, ...]
+    # What a harden claim is checked against: the commit audited (None outside git), what
+    # each CI config runs, the cases each eval data file holds (None: not countable), and
+    # which tracing libraries each file imports.
+    commit: str | None = None
+    ci_runs: dict[str, list[str]] = field(default_factory=dict)
+    eval_cases: dict[str, int | None] = field(default_factory=dict)
+    tracing_tools: dict[str, list[str]] = field(default_factory=dict)
+    # Where the files came from: "local" checkout, or "remote" (a shallow clone of a URL).
+    source: str = "local"
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
                 for f in fields(self)}
+
+    @property
+    def short_commit(self) -> str:
+        return self.commit[:7] if self.commit else "(no commit)"
 
 
 def _git(cwd: Path, *args: str) -> str | None:
@@ -221,6 +236,7 @@ def audit_repository(path: str | Path, *, max_files: int = 5000,
 
     found: dict[str, list[str]] = {k: [] for k in ("tests", "evals", "ci", "tracing",
                                                    "cost_tracking")}
+    facts = ClaimFacts()
     scanned = unread = 0
     for rel in files[:max_files]:
         try:
@@ -239,6 +255,9 @@ def audit_repository(path: str | Path, *, max_files: int = 5000,
                 unread += 1
             else:
                 cats |= _content_categories(text)
+                facts.tracing(rel, text)
+        if "ci" in cats or "evals" in cats:
+            facts.read(rel, cats, _read_text(real, max_file_bytes))
         for cat in cats:
             found[cat].append(rel)
 
@@ -262,4 +281,12 @@ def audit_repository(path: str | Path, *, max_files: int = 5000,
         path=str(root), is_git=is_git, commits=commits, first_commit_at=first,
         last_commit_at=last, files_scanned=scanned, tests=tuple(found["tests"]),
         evals=tuple(found["evals"]), ci=tuple(found["ci"]), tracing=tuple(found["tracing"]),
-        cost_tracking=tuple(found["cost_tracking"]), findings=tuple(findings))
+        cost_tracking=tuple(found["cost_tracking"]), findings=tuple(findings),
+        commit=head_commit(root) if commits else None, ci_runs=facts.ci_runs,
+        eval_cases=facts.eval_cases, tracing_tools=facts.tracing_tools)
+
+
+def head_commit(path: str | Path) -> str | None:
+    """The full sha of HEAD, or None outside a git checkout with commits."""
+    out = (_git(Path(path), "rev-parse", "-q", "--verify", "HEAD") or "").strip()
+    return out or None

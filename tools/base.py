@@ -35,6 +35,11 @@ class ToolContext:
     extra_allowed_networks: Sequence[IPv4Network | IPv6Network] = ()
     # The deployment check's per-request timeout (seconds); tests shorten it.
     fetch_timeout: float = 10.0
+    # The whole shallow clone of a remote repository (seconds), for its audit.
+    clone_timeout: float = 30.0
+    # Whether a stated trace link is fetched to verify it. The coach's sessions turn it on;
+    # a bare context (a script, a unit test) does not reach out to the hosts it names.
+    check_links: bool = False
     # Whether tools may read this machine's folders (a repo path, an audit). A server
     # shared by learners says no: a path there would point at the server's own disk.
     allow_local_paths: bool = True

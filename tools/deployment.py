@@ -92,6 +92,37 @@ class _StreamlitCloud(_Blocked):
     pass
 
 
+class AddressRefused(_Blocked):
+    """A host whose address the policy refuses, or that does not resolve."""
+
+
+def validated_addresses(host: str, port: int, policy: AddressPolicy,
+                        resolver: Resolver | None = None) -> list[IPAddress]:
+    """Every address `host` resolves to, all of them allowed by `policy`, or AddressRefused.
+    Callers connect to these addresses themselves (never re-resolve), so a DNS answer that
+    changes between the check and the connection has nothing to win. Shared by the
+    deployment check and the repository clone."""
+    host = host.strip("[]")
+    try:
+        ips, literal = [ipaddress.ip_address(host)], True  # checked like any DNS answer
+    except ValueError:
+        literal = False
+        try:
+            answers = (resolver or _system_resolver)(host, port)
+            ips = list(dict.fromkeys(ipaddress.ip_address(a) for a in answers))
+        except (OSError, ValueError) as exc:
+            raise AddressRefused(f"could not resolve {host}: {exc}") from exc
+    if not ips:
+        raise AddressRefused(f"could not resolve {host}: no addresses")
+    for ip in ips:
+        kind = policy.check(ip)
+        if kind is not None:
+            where = f"{ip} is" if literal else f"{host} resolves to {ip},"
+            article = "an" if kind[0] in "aeiou" else "a"
+            raise AddressRefused(f"refused: {where} {article} {kind} address")
+    return ips
+
+
 def _system_resolver(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
@@ -138,25 +169,7 @@ class _GuardedBackend(httpcore.SyncBackend):
         self._deadline = deadline
 
     def _validated(self, host: str, port: int) -> list[IPAddress]:
-        host = host.strip("[]")
-        try:
-            ips, literal = [ipaddress.ip_address(host)], True  # checked like any DNS answer
-        except ValueError:
-            literal = False
-            try:
-                answers = self._resolver(host, port)
-                ips = list(dict.fromkeys(ipaddress.ip_address(a) for a in answers))
-            except (OSError, ValueError) as exc:
-                raise _Blocked(f"could not resolve {host}: {exc}") from exc
-        if not ips:
-            raise _Blocked(f"could not resolve {host}: no addresses")
-        for ip in ips:
-            kind = self._policy.check(ip)
-            if kind is not None:
-                where = f"{ip} is" if literal else f"{host} resolves to {ip},"
-                article = "an" if kind[0] in "aeiou" else "a"
-                raise _Blocked(f"refused: {where} {article} {kind} address")
-        return ips
+        return validated_addresses(host, port, self._policy, self._resolver)
 
     def connect_tcp(
         self,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from memory.models import Evidence, Lesson, ProjectUsage
+from memory.models import Evidence, Lesson, ProjectUsage, utcnow
 from memory.store import session_scope
 from memory.vocabulary import EvidenceKind, LessonKind
 from seam.pricing import Usage, price_table
@@ -70,6 +72,11 @@ class RecordEvidenceArgs(Args):
             d["cost_usd"] = str(cost)
             if d.get("per") not in ("request", "day", "month"):
                 raise ValueError("cost_tracking needs details.per: request, day or month")
+        if self.kind == "observability":
+            tool = str(d.get("tool") or "")
+            if len(tool) > 60 or len(tool.split()) > 5:
+                raise ValueError("details.tool names the tracing tool (e.g. Langfuse, Arize "
+                                 "Phoenix), not a sentence")
         if len(str(d)) > 8000:
             raise ValueError("details are too large (8 KB at most)")
         return self
@@ -78,18 +85,60 @@ class RecordEvidenceArgs(Args):
 def record_evidence(ctx: ToolContext, args: RecordEvidenceArgs) -> dict[str, Any]:
     """Record evidence the learner reports for step 4 (harden): evals, a CI gate that blocks
     regressions, observability (tracing tool and a trace or dashboard link), cost tracking.
-    A fact the learner confirms for the post-mortem is kind 'other' with details.confirmed."""
-    confirmed = args.details.get("confirmed")
-    if confirmed is not None and not _learner_said(ctx, str(confirmed)):
-        # Confirmation lets a figure past the grounding check: only the learner may give it.
-        raise ToolError("only the learner can confirm a fact, in their own words in this turn")
+    A fact the learner confirms for the post-mortem is kind 'other' with details.confirmed;
+    when the repository cannot be audited, the learner's acknowledgement that step 4 rests on
+    their word is kind 'other' with details.acknowledged (their words)."""
+    for key, verb in (("confirmed", "confirm a fact"), ("acknowledged", "acknowledge")):
+        said = args.details.get(key)
+        if said is not None and not _learner_said(ctx, str(said)):
+            # Both let a claim past a check: only the learner may give them.
+            raise ToolError(f"only the learner can {verb}, in their own words in this turn")
     with session_scope(ctx.engine) as s:
         own_project(s, ctx, args.project_id)
-        ev = Evidence(project_id=args.project_id, kind=args.kind, details=args.details)
+    verified, note = False, None
+    link = str(args.details.get("link") or "")
+    if args.kind == "observability" and ctx.check_links \
+            and link.startswith(("http://", "https://")):
+        # Outside any transaction: the fetch can take seconds.
+        args.details["link_check"], verified, note = check_trace_link(ctx, link)
+        if verified:
+            args.details["how"] = args.details["link_check"]["how"]
+    with session_scope(ctx.engine) as s:
+        ev = Evidence(project_id=args.project_id, kind=args.kind, details=args.details,
+                      verified=verified)
         s.add(ev)
         s.flush()
-        return {"project_id": args.project_id, "evidence_id": ev.id, "kind": ev.kind,
-                "details": ev.details}
+        out = {"project_id": args.project_id, "evidence_id": ev.id, "kind": ev.kind,
+               "details": ev.details, "verified": verified}
+    return {**out, "note": note} if note else out
+
+
+# Reserved for examples (RFC 2606, RFC 6761): such a link cannot be a real dashboard.
+_EXAMPLE_HOSTS = re.compile(r"(?:^|\.)(?:example(?:\.com|\.net|\.org)?|invalid|test)$", re.I)
+_SIGN_IN = re.compile(r"/(?:log-?in|sign-?in|auth|sso|oauth2?)(?:[/?#]|$)", re.I)
+
+
+def check_trace_link(ctx: ToolContext, link: str) -> tuple[dict[str, Any], bool, str | None]:
+    """(what the fetch found, whether it verifies the link, what to tell the learner)."""
+    host = (urlsplit(link).hostname or "").rstrip(".")
+    if _EXAMPLE_HOSTS.search(host):
+        return ({"ok": False, "reason": f"{host} is a reserved example domain"}, False,
+                "that link is an example address, so it stays stated")
+    policy = AddressPolicy(allow_private=ctx.allow_private_urls,
+                           extra_allowed=[*ctx.extra_allowed_networks])
+    check = check_deployment_url(link, policy=policy, timeout=ctx.fetch_timeout)
+    found = {"ok": check.ok, "status_code": check.status_code, "final_url": check.final_url,
+             "latency_ms": check.latency_ms, "reason": check.reason,
+             "checked_at": utcnow().isoformat(timespec="seconds")}
+    behind_login = check.status_code in (401, 403) or \
+        bool(check.final_url and _SIGN_IN.search(urlsplit(check.final_url).path))
+    if check.ok and not behind_login:
+        found["how"] = f"the coach fetched the trace link (HTTP {check.status_code})"
+        return found, True, None
+    why = "it is behind a sign-in" if behind_login else f"it did not answer ({check.reason})"
+    return found, False, (f"the coach could not open that trace link: {why}. It counts as "
+                          "stated; to verify your tracing, send your app's traces to the coach "
+                          "(`coach projects ingest-token PROJECT_ID`)")
 
 
 def _learner_said(ctx: ToolContext, text: str) -> bool:
@@ -133,6 +182,8 @@ def audit_repository_tool(ctx: ToolContext, args: AuditArgs) -> dict[str, Any]:
         raise ToolError(str(exc)) from exc
     details = audit.as_dict()
     with session_scope(ctx.engine) as s:
+        if audit.commit:
+            details["how"] = f"the coach audited the repository at commit {audit.short_commit}"
         s.add(Evidence(project_id=args.project_id, kind="audit", details=details,
                        verified=True, ok=audit.is_git and audit.commits > 0))
     return {"project_id": args.project_id, **details}

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 from memory.models import Evidence, PostmortemVersion, Project
 from memory.vocabulary import CAPABILITIES, DONE, STEPS
 from tools.audit import git_commit_count
+from tools.claims import repository_contradictions, trace_contradictions
 
 # The one tool that changes a project's step, run by the graph's gate node.
 GATE_TOOL = "advance_step"
@@ -77,6 +78,33 @@ class ProjectRecord:
     def latest(self, kind: str) -> Evidence | None:
         found = [e for e in self.evidence if e.kind == kind]
         return max(found, key=lambda e: (e.checked_at, e.id or 0)) if found else None
+
+    def latest_where(self, kind: str, test: Callable[[Evidence], bool]) -> Evidence | None:
+        found = [e for e in self.evidence if e.kind == kind and test(e)]
+        return max(found, key=lambda e: (e.checked_at, e.id or 0)) if found else None
+
+    def stated(self, kind: str) -> Evidence | None:
+        """The learner's latest claim of `kind` (its trace link may have been fetched and
+        so verified), as opposed to what the coach's own audit or received traces show."""
+        return self.latest_where(kind, lambda e: e.details.get("source") not in ("traces",))
+
+    def received(self, kind: str) -> Evidence | None:
+        """What the learner's own traces established for `kind`, if any arrived."""
+        return self.latest_where(kind, lambda e: e.verified and
+                                 e.details.get("source") == "traces")
+
+    def audit(self) -> Evidence | None:
+        """The latest audit of the project's current repository (not of another path)."""
+        repo = self.project.repo.strip()
+        if not repo:
+            return None
+        return self.latest_where("audit", lambda e: repo in (e.details.get("url"),
+                                                             e.details.get("path")))
+
+    def acknowledged(self) -> bool:
+        """Whether the learner said step 4 may rest on their word (unauditable repo)."""
+        return self.latest_where("other", lambda e: bool(e.details.get("acknowledged"))) \
+            is not None
 
 
 @dataclass
@@ -148,6 +176,11 @@ def is_local_repo(repo: str) -> bool:
     return "://" not in repo and not (repo.startswith("git@") and ":" in repo)
 
 
+def is_remote_repo(repo: str) -> bool:
+    """An http(s) URL: the only kind of remote the coach can clone and audit."""
+    return urlparse(repo.strip()).scheme in ("http", "https")
+
+
 def local_repo_path(repo: str) -> str:
     """A local checkout's absolute path, so that it means the same from any directory."""
     return str(Path(repo.strip()).expanduser().resolve())
@@ -160,11 +193,15 @@ def repo_problem(repo: str) -> str | None:
         return "a repository (a URL or a local git checkout)"
     if "://" in repo:
         parsed = urlparse(repo)
-        if parsed.scheme in ("http", "https", "ssh", "git") and parsed.netloc:
+        if parsed.scheme in ("http", "https") and parsed.netloc:
             return None
-        return f"a repository URL with a host (got {repo!r})"
+        if parsed.scheme in ("ssh", "git", "git+ssh"):
+            return (f"a repository the coach can read: {repo} is a {parsed.scheme}:// URL, "
+                    "and the coach clones only over http(s); give its https:// URL")
+        return f"a repository URL with an http(s) host (got {repo!r})"
     if not is_local_repo(repo):
-        return None
+        return (f"a repository the coach can read: {repo} is an SSH address, and the coach "
+                "clones only over http(s); give its https:// URL")
     commits = recent_commit_count(local_repo_path(repo))
     if commits is None:
         return f"a repository: {repo} is not a git checkout"
@@ -179,6 +216,15 @@ def build_gate(rec: ProjectRecord) -> GateResult:
     problem = repo_problem(p.repo)
     if problem:
         missing.append(Requirement("repo", problem))
+    warnings: list[str] = []
+    audit = rec.audit() if not problem and is_remote_repo(p.repo) else None
+    if audit is not None and not audit.ok:
+        reason = audit.details.get("reason", "it could not be cloned")
+        if audit.details.get("private"):
+            warnings.append(f"the coach cannot read {p.repo} ({reason}); step 4 will then "
+                            "need your acknowledgement that it rests on your word")
+        else:
+            missing.append(Requirement("repo", f"a repository the coach can read: {reason}"))
     if not p.mvp_scope:
         missing.append(Requirement("mvp_scope", "the MVP scope: 1 to 3 core features"))
     elif len(p.mvp_scope) > MAX_MVP_FEATURES:
@@ -187,7 +233,7 @@ def build_gate(rec: ProjectRecord) -> GateResult:
             f"an MVP scope of at most {MAX_MVP_FEATURES} features (it has {len(p.mvp_scope)})"))
     if not p.usage_note.strip():
         missing.append(Requirement("usage_note", "a usage note from a real run of the tool"))
-    return GateResult("build", missing)
+    return GateResult("build", missing, warnings)
 
 
 def deploy_gate(rec: ProjectRecord) -> GateResult:
@@ -226,16 +272,24 @@ def harden_gate(rec: ProjectRecord) -> GateResult:
     ci = rec.latest("ci_gate")
     if ci is None or not (ci.details.get("provider") or ci.details.get("config_path")):
         missing.append(Requirement("ci_gate", "a CI gate that blocks regressions"))
-    obs = rec.latest("observability")
-    if obs is None or not obs.details.get("tool"):
+    traced = rec.received("observability")
+    obs = rec.stated("observability")
+    if traced is not None:
+        pass  # spans arrived from the learner's app: no stated tool or link is needed
+    elif obs is None or not obs.details.get("tool"):
         missing.append(Requirement("observability", "the tracing tool you use"))
     elif not str(obs.details.get("link", "")).startswith(("http://", "https://")):
         missing.append(Requirement("observability", "a link to a trace or dashboard"))
-    cost = rec.latest("cost_tracking")
+    cost = rec.received("cost_tracking") or rec.stated("cost_tracking")
     if cost is None or cost.details.get("cost_usd") is None:
         missing.append(Requirement(
             "cost_tracking", "a recorded cost figure (per request, per day or per month)"))
-    return GateResult("harden", missing)
+    found, notes = repository_contradictions(rec.stated, rec.audit(), rec.acknowledged(),
+                                             traced is not None)
+    if traced is not None:
+        found += trace_contradictions(rec.stated, traced.details)
+    missing += [Requirement(f, message) for f, message in found]
+    return GateResult("harden", missing, notes)
 
 
 def postmortem_gate(rec: ProjectRecord) -> GateResult:
@@ -274,4 +328,8 @@ def check_gate(rec: ProjectRecord) -> GateResult:
     step = rec.project.step
     if step == DONE:
         return GateResult(DONE, [])
-    return GATES[step](rec)
+    result = GATES[step](rec)
+    from tools.consistency import recheck_requirements  # it builds on this module's gates
+
+    result.missing += recheck_requirements(rec)
+    return result

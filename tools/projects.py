@@ -10,6 +10,8 @@ from sqlmodel import Session, col, func, select
 from memory.models import Evidence, Lesson, PostmortemVersion, Project, StepTransition, utcnow
 from memory.store import session_scope
 from tools.base import Args, Tool, ToolContext, ToolError, own_project
+from tools.consistency import recheck_record, refusal, resolved_record, weakening
+from tools.evidence_text import sentence, strength
 from tools.gates import (
     CAPABILITIES,
     DONE,
@@ -17,11 +19,14 @@ from tools.gates import (
     check_gate,
     difficulty,
     is_local_repo,
+    is_remote_repo,
     local_repo_path,
     next_step,
     repo_problem,
 )
 from tools.records import load_record
+from tools.remote import RemoteAudit
+from tools.verification import refresh_audit, remote_audit
 
 Text = Field(default=None, max_length=8000)
 RECENT_LESSONS = 20
@@ -68,8 +73,10 @@ def project_view(session: Session, project: Project) -> dict[str, Any]:
                                 .where(Lesson.project_id == project.id)).one()
     evidence: dict[str, Any] = {}
     for e in sorted(rec.evidence, key=lambda e: (e.checked_at, e.id or 0)):
-        evidence[e.kind] = {**e.details, "verified": e.verified, "ok": e.ok,
-                            "checked_at": e.checked_at.isoformat(timespec="seconds")}
+        record = {**e.details, "verified": e.verified, "ok": e.ok,
+                  "checked_at": e.checked_at.isoformat(timespec="seconds")}
+        evidence[e.kind] = {**record, "strength": strength(record),
+                            "summary": sentence(e.kind, record)}
     versions = sorted(rec.postmortems, key=lambda v: v.version)
     return {
         "id": project.id,
@@ -107,8 +114,8 @@ def latest_draft(versions: list[PostmortemVersion]) -> dict[str, Any] | None:
 
 def _apply(project: Project, fields: ProjectFields) -> list[str]:
     changed = []
-    for name, value in fields.model_dump(exclude_unset=True,
-                                       exclude={"project_id", "from_project_id"}).items():
+    for name, value in fields.model_dump(exclude_unset=True, exclude={
+            "project_id", "from_project_id", "insist"}).items():
         if value is None:
             continue
         setattr(project, name, value)
@@ -141,6 +148,9 @@ class UpdateProjectArgs(ProjectFields):
     mvp_scope: list[str] | None = Field(default=None, max_length=MAX_MVP_FEATURES,
                                         description="1 to 3 core features")
     usage_note: str | None = Text
+    insist: bool = Field(default=False, description=(
+        "only when the learner insists on a change that an earlier, passed gate would now "
+        "refuse: it is recorded and that step marked as needing a re-check"))
 
     @field_validator("repo")
     @classmethod
@@ -159,8 +169,10 @@ class UpdateProjectArgs(ProjectFields):
         return value
 
 
-def checked_repo(ctx: ToolContext, repo: str) -> str:
-    """A repository the build gate can accept, as it will be stored."""
+def checked_repo(ctx: ToolContext, repo: str) -> tuple[str, RemoteAudit | None]:
+    """A repository the build gate can accept, as it will be stored, and for a URL the
+    audit of its shallow clone (a URL that is not a reachable git repository is refused;
+    a private one is kept, to be acknowledged at step 4)."""
     if is_local_repo(repo):
         if not ctx.allow_local_paths:
             raise ToolError("this coach runs on a server and cannot look at local folders: "
@@ -169,21 +181,40 @@ def checked_repo(ctx: ToolContext, repo: str) -> str:
     problem = repo_problem(repo)
     if problem:
         raise ToolError(f"repo needs {problem}")
-    return repo
+    if not is_remote_repo(repo):
+        return repo, None
+    remote = remote_audit(ctx, repo.strip())
+    if not remote.ok and not remote.private:
+        raise ToolError(f"repo needs a repository the coach can read: {remote.reason}")
+    return repo.strip(), remote
 
 
 def update_project(ctx: ToolContext, args: UpdateProjectArgs) -> dict[str, Any]:
     """Change facts of a project: title, problem, audience, personal_context, success_criteria,
     repo (URL or local git path), mvp_scope (1-3 features), usage_note (from a real run),
     capabilities. Returns the updated project and what its current gate still needs."""
+    remote = None
     if args.repo is not None:
-        args.repo = checked_repo(ctx, args.repo)
+        args.repo, remote = checked_repo(ctx, args.repo)
     with session_scope(ctx.engine) as s:
         project = own_project(s, ctx, args.project_id)
+        assert project.id is not None
+        changes = {k: v for k, v in args.model_dump(exclude_unset=True).items()
+                   if v is not None}
+        weakened = weakening(load_record(s, project), changes)
+        if weakened and not args.insist:
+            raise ToolError(refusal(weakened))
         changed = _apply(project, args)
         if not changed:
             raise ToolError("nothing to update: pass at least one field")
         s.add(project)
+        mark = recheck_record(project.id, weakened) if weakened \
+            else resolved_record(load_record(s, project))
+        if mark is not None:
+            s.add(mark)
+        if remote is not None and project.id is not None:
+            s.add(Evidence(project_id=project.id, kind="audit", details=remote.as_details(),
+                           verified=True, ok=remote.ok))
         s.flush()
         return {"project_id": project.id, "updated": changed, "project": project_view(s, project)}
 
@@ -196,6 +227,10 @@ def advance_step(ctx: ToolContext, args: ProjectIdArgs) -> dict[str, Any]:
     """Try to move a project to its next step. The coach checks the current step's gate
     against stored evidence; if anything is missing, the step stays and the list of what is
     missing comes back. This is the only way a project's step changes."""
+    with session_scope(ctx.engine) as s:
+        seen = own_project(s, ctx, args.project_id)
+    # The gate is checked against a fresh audit: the learner may just have fixed the repo.
+    refresh_audit(ctx, seen)
     with session_scope(ctx.engine) as s:
         project = own_project(s, ctx, args.project_id)
         if project.step == DONE:

@@ -9,10 +9,13 @@ from memory.models import Evidence, PostmortemVersion, Project
 from tools.bundle import evidence_bundle
 from tools.gates import ProjectRecord
 from tools.postmortem import postmortem_report
+from tools.received import refresh_received
 
 
 def load_record(session: Session, project: Project) -> ProjectRecord:
     pid = project.id
+    if pid is not None:
+        refresh_received(session, pid)  # spans from the learner's app verify step 4
     rec = ProjectRecord(
         project=project,
         evidence=list(session.exec(select(Evidence).where(Evidence.project_id == pid)).all()),

@@ -1,12 +1,15 @@
-"""`coach projects list|show`."""
+"""`coach projects list|show|ingest-token|import-traces`."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from sqlalchemy import Engine
 from sqlmodel import select
 
 from agent.commands.common import json_option, open_store
@@ -15,6 +18,7 @@ from agent.settings import Settings
 from agent.steps import GUIDES
 from memory.models import Project
 from memory.store import session_scope
+from telemetry.ingest import import_file, issue_token
 from tools import ToolContext
 from tools.projects import NoArgs, get_portfolio, project_view
 
@@ -91,8 +95,11 @@ def show_project(ctx: typer.Context, project_id: int = typer.Argument(..., metav
     if view["mvp_scope"]:
         console.print("[cyan]MVP:[/cyan] " + "; ".join(view["mvp_scope"]))
     for kind, details in view["evidence"].items():
-        label = "verified" if details.get("verified") else "stated"
-        console.print(f"[green]evidence {kind}[/green] ({label}):")
+        # The readable sentence with its strength first, then every field on its own line.
+        label = details.get("strength") or ("verified" if details.get("verified") else "stated")
+        sentence = str(details.get("summary", "")).partition(": ")[2]
+        console.print(f"[green]evidence {kind}[/green] ({label}): {escape(sentence)}",
+                      highlight=False)
         for line in evidence_lines(details):
             console.print(f"  {line}", markup=False)
     for lesson in view["lessons"]:
@@ -102,3 +109,55 @@ def show_project(ctx: typer.Context, project_id: int = typer.Argument(..., metav
         console.print(f"[yellow]{gate['step']} gate still needs:[/yellow]")
         for m in gate["missing"]:
             console.print(f"  - {m['message']}")
+
+
+def _own_project_id(engine: Engine, user_id: int, settings: Settings, project_id: int) -> int:
+    with session_scope(engine) as s:
+        project = s.exec(select(Project).where(Project.id == project_id,
+                                               Project.user_id == user_id)).first()
+        if project is None:
+            raise CoachError(f"no project {project_id} in {settings.user}'s portfolio")
+    return project_id
+
+
+@app.command("ingest-token")
+def ingest_token(ctx: typer.Context, project_id: int = typer.Argument(..., metavar="PROJECT_ID"),
+                 url: str = typer.Option("http://127.0.0.1:8000", "--url",
+                                         help="Where your app reaches `coach serve`."),
+                 as_json: bool = json_option()) -> None:
+    """A new ingest token for the project's own app's traces (the old one stops working)."""
+    settings: Settings = ctx.obj
+    with open_store(settings) as (engine, user_id):
+        token = issue_token(engine, _own_project_id(engine, user_id, settings, project_id))
+    if as_json:
+        typer.echo(json.dumps({"project_id": project_id, "token": token, "path": "/v1/traces"}))
+        return
+    typer.echo(f"# Paste into your app's environment (OTLP/HTTP, protobuf or JSON):\n"
+               f"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT={url.rstrip('/')}/v1/traces\n"
+               f"OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer%20{token}")
+
+
+@app.command("import-traces")
+def import_traces(ctx: typer.Context,
+                  project_id: int = typer.Argument(..., metavar="PROJECT_ID"),
+                  file: Path = typer.Argument(..., metavar="FILE", exists=True, dir_okay=False,
+                                              help="The Collector file exporter's OTLP JSON "
+                                                   "lines."),
+                  as_json: bool = json_option()) -> None:
+    """Import the OpenTelemetry Collector's file-exporter output: the offline path to the
+    same evidence as `POST /v1/traces`."""
+    settings: Settings = ctx.obj
+    with open_store(settings) as (engine, user_id):
+        pid = _own_project_id(engine, user_id, settings, project_id)
+        with file.open(encoding="utf-8", errors="replace") as lines:
+            done, bad = import_file(engine, pid, lines)
+    if done.accepted == 0 and bad:
+        raise CoachError(f"{file}: no line is an OTLP JSON trace export ({bad} unreadable)")
+    result = {"project_id": project_id, "spans": done.accepted, "rejected_spans": done.rejected,
+              "unreadable_lines": bad}
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    typer.echo(f"imported {done.accepted:,} spans into project {project_id}"
+               + (f"; {done.rejected} spans rejected" if done.rejected else "")
+               + (f"; {bad} lines unreadable" if bad else ""))

@@ -15,6 +15,7 @@ from agent.commands.common import json_option, open_engine_for, open_store
 from agent.commands.formatting import money
 from agent.errors import CoachError
 from agent.settings import Settings
+from telemetry.ingest import prune_received
 from telemetry.traces import TraceNotFound, prune_spans, recent_traces, totals, trace_spans
 
 app = typer.Typer(help="Traces of your coaching turns (kept in the local database).",
@@ -127,11 +128,15 @@ def prune(ctx: typer.Context,
           keep_days: int = typer.Option(..., "--keep-days", min=0,
                                         help="Keep spans from the last N days."),
           as_json: bool = json_option()) -> None:
-    """Delete stored trace spans older than N days (every learner's in this database)."""
+    """Delete stored trace spans older than N days (every learner's in this database), the
+    coach's own and those received from learners' apps."""
     settings: Settings = ctx.obj
     with open_engine_for(settings) as engine:
         deleted = prune_spans(engine, keep_days)
+        received = prune_received(engine, keep_days)
     if as_json:
-        typer.echo(json.dumps({"deleted_spans": deleted, "keep_days": keep_days}))
+        typer.echo(json.dumps({"deleted_spans": deleted, "deleted_received_spans": received,
+                               "keep_days": keep_days}))
         return
-    typer.echo(f"deleted {deleted:,} spans older than {keep_days} days")
+    typer.echo(f"deleted {deleted:,} spans older than {keep_days} days"
+               + (f" and {received:,} received from your apps" if received else ""))

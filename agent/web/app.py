@@ -62,6 +62,8 @@ class Web:
     tracer_provider: trace.TracerProvider
     model_factory: ModelFactory
     turns: ThreadPoolExecutor
+    # OTLP exports accepted per ingest token per minute (`POST /v1/traces`).
+    ingest_rate: int = 120
 
 
 def web(request: Request) -> Web:
@@ -90,7 +92,7 @@ def recheck_schedule(settings: Settings, engine: Engine) -> Schedule | None:
 
 
 def create_app(settings: Settings, model_factory: ModelFactory | None = None, *,
-               allowed_hosts: list[str] | None = None) -> FastAPI:
+               allowed_hosts: list[str] | None = None, ingest_rate: int = 120) -> FastAPI:
     factory = model_factory or default_factory(settings)
 
     @asynccontextmanager
@@ -101,7 +103,8 @@ def create_app(settings: Settings, model_factory: ModelFactory | None = None, *,
         try:
             with open_checkpointer(settings.database_url) as saver, \
                     ThreadPoolExecutor(TURN_THREADS, thread_name_prefix="turn") as pool:
-                app.state.web = Web(settings, engine, saver, provider, factory, pool)
+                app.state.web = Web(settings, engine, saver, provider, factory, pool,
+                                    ingest_rate)
                 app.state.guard = make_guard(engine)
                 schedule = recheck_schedule(settings, engine)
                 try:
@@ -121,13 +124,15 @@ def create_app(settings: Settings, model_factory: ModelFactory | None = None, *,
                     "users add NAME`) or the session cookie of the sign-in page.")
     install_handlers(app)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)  # before anything reads the body
+    from agent.web import api, auth, dashboards, ingest, pages, playbook, portfolio_api, share
+
+    # Before anything reads the body. OTLP exports are batches of spans, hence their own.
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES,
+                       overrides={"/v1/traces": ingest.INGEST_MAX_BODY})
     if allowed_hosts:
         # Outermost: a request for another Host (DNS rebinding, a stray vhost) is refused
         # with 400 before anything else runs.
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
-
-    from agent.web import api, auth, dashboards, pages, playbook, portfolio_api, share
 
     app.include_router(api.router)
     app.include_router(dashboards.router)
@@ -136,6 +141,7 @@ def create_app(settings: Settings, model_factory: ModelFactory | None = None, *,
     app.include_router(pages.router)
     app.include_router(share.router)
     app.include_router(portfolio_api.router)
+    app.include_router(ingest.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 

@@ -43,18 +43,21 @@ class BodyLimit:
     """413 for a body over `limit` bytes: from Content-Length when it is sent, and by
     counting the body as it streams in when it is not (chunked uploads)."""
 
-    def __init__(self, app: ASGIApp, limit: int):
+    def __init__(self, app: ASGIApp, limit: int, overrides: dict[str, int] | None = None):
         self.app = app
-        self.limit = limit
+        self.default = limit
+        self.overrides = overrides or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # Per-path limit; a local name so concurrent requests on other paths keep theirs.
+        limit = self.overrides.get(scope["path"], self.default)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
             try:
-                too_big = int(declared) > self.limit
+                too_big = int(declared) > limit
             except ValueError:
                 too_big = False  # the server rejects a malformed length itself
             if too_big:
@@ -62,7 +65,7 @@ class BodyLimit:
                 # client is still sending makes it see a reset instead of the 413.
                 if int(declared) <= DRAIN_LIMIT:
                     await _drain(receive)
-                await _send_413(send, self.limit)
+                await _send_413(send, limit)
                 return
         received = 0
         started = False
@@ -72,8 +75,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise BodyTooLarge(self.limit)
+                if received > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -86,7 +89,7 @@ class BodyLimit:
         except BodyTooLarge:
             if started:
                 raise
-            await _send_413(send, self.limit)
+            await _send_413(send, limit)
 
 
 class SecurityHeaders:

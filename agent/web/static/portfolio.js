@@ -26,13 +26,12 @@
   function evidence(view) {
     const kinds = Object.entries(view.evidence || {});
     if (!kinds.length) return el("p", { class: "muted small" }, "No evidence recorded yet.");
+    // Each record as the sentence the coach wrote for it, behind a verified/stated badge.
     return el("dl", { class: "kv small" }, kinds.flatMap(([kind, details]) => {
-      const shown = Object.entries(details)
-        .filter(([k]) => !["verified", "ok", "checked_at"].includes(k))
-        .map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join(" · ");
-      return [el("dt", {}, kind), el("dd", {},
+      const [label, ...rest] = (details.summary || kind).split(": ");
+      return [el("dt", {}, label), el("dd", {},
         el("span", { class: "badge " + (details.ok === false ? "warn" : details.verified ? "ok" : "") },
-          details.ok === false ? "failed" : details.verified ? "verified" : "stated"), " ", shown)];
+          details.ok === false ? "failed" : details.strength || "stated"), " ", rest.join(": "))];
     }));
   }
 
