@@ -157,10 +157,14 @@ def test_build_accepts_mvp_of_1_to_3_features(scope: list[str]) -> None:
 @pytest.mark.parametrize("repo", ["git@github.com:ada/runbook-search.git",
                                   "  git@git.example.com:team/tool  ",
                                   "ssh://git@github.com/ada/tool.git", "git://example.com/tool"])
-def test_build_gate_passes_with_a_remote_it_cannot_check_locally(repo: str) -> None:
-    # An SSH remote is a remote, not a local path: no git is run against it.
+def test_build_gate_refuses_a_remote_it_cannot_clone_and_says_why(repo: str) -> None:
+    # An SSH or git:// remote is a remote, not a local path (no git is run against it), and
+    # the coach audits remotes only over http(s): the gate asks for the https:// URL.
     assert is_local_repo(repo) is False
-    assert check_gate(ProjectRecord(project("build", repo=repo))).passed
+    result = check_gate(ProjectRecord(project("build", repo=repo)))
+    assert not result.passed and [m.field for m in result.missing] == ["repo"]
+    assert repo.strip() in result.missing[0].message
+    assert "https://" in result.missing[0].message
 
 
 @pytest.mark.parametrize("repo", ["git@github.com", "ssh://", "ftp://example.com/tool"])
