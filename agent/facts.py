@@ -47,7 +47,13 @@ AUDIENCE = (
                r"(?:have|has|face|struggle\s+with|deal\s+with|suffer\s+from)\s+(?:this|that|"
                r"the\s+same|it)\b", re.IGNORECASE),
 )
+# "…, which is a problem for X" ends a sentence that is itself the problem: X is the
+# audience, and the sentence before it stays for the problem statement.
+AUDIENCE_TAIL = re.compile(r",?\s*\bwhich\s+is\s+(?:a\s+|an\s+)?(?:real\s+|big\s+|huge\s+)?"
+                           r"(?:problem|issue|pain(?:\s+point)?|headache|nightmare)\s+for\s+"
+                           r"(?P<v>.+?)" + _END, re.IGNORECASE)
 _EXPERIENCE = re.compile(
+    r"\bi'?m\s+an?\s+(?=\w)|\bi\s+am\s+an?\s+(?=\w)|"
     r"\b(?:i|i've|i'm)\s+(?:was|am|'m|have\s+been|'ve\s+been|been|worked|work|spent|used\s+to|"
     r"taught|teach|ran|run|managed|manage|did|do|coached|coach|volunteer(?:ed)?|nursed|"
     r"studied|live|lived|grew\s+up|deal\s+with|dealt\s+with|see|saw|watched|had\s+to|"
@@ -141,8 +147,8 @@ _CAP_CUE = re.compile(r"\b(?:it|the\s+tool|the\s+app|the\s+bot|that)(?:'ll|\s+wi
                       r"(?:rag|retrieval|tool\s+use|agents|streaming)", re.IGNORECASE)
 
 
-CONTINUES = re.compile(r"^(?:and\s+|so\s+)?(?:i|i'?ve|i'?m|i\s+have|my)\b(?!.*\b(?:success|"
-                       r"call\s+it)\b)", re.IGNORECASE)
+CONTINUES = re.compile(r"^(?:and\s+|so\s+)?(?:i|i'?ve|i'?m|i\s+have|my)\b(?!'d\b|\s+would\b|"
+                       r"\s+want\b|\s+need\b)(?!.*\b(?:success|call\s+it)\b)", re.IGNORECASE)
 
 
 @dataclass
@@ -200,7 +206,14 @@ def _problem_step(c: Clause, values: dict[str, Any]) -> None:
     t = c.text
     m = SUCCESS.search(t) or (SUCCESS_WEAK.search(t) if re.search(r"\d", t) else None)
     if m:
-        _take(c, values, "success_criteria", clean(m.group("v")))
+        # "success would be that 8 out of 10 …": the criterion is what follows "that".
+        _take(c, values, "success_criteria", re.sub(r"^that\s+", "", clean(m.group("v")),
+                                                   flags=re.IGNORECASE))
+        return
+    m = AUDIENCE_TAIL.search(t)
+    if m and m.start() > 0 and "audience" not in values:
+        values["audience"] = clean(m.group("v"))
+        c.end, c.text = c.start + m.start(), t[:m.start()]
         return
     for pattern in AUDIENCE:
         m = pattern.search(t)

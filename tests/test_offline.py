@@ -117,6 +117,29 @@ def test_all_five_fields_at_once_create_a_project_and_pass_the_gate(me: Session)
     assert (transition.from_step, transition.to_step) == ("problem", "build")
 
 
+def test_a_teacher_in_four_plain_sentences_gets_every_field_as_she_meant_it(
+        me: Session) -> None:
+    """A greeting that introduces her, the problem with its audience, a name, a criterion:
+    each field holds what she said it for, and the problem gate passes."""
+    for text in ("Hi! I'm a chemistry teacher at a secondary school and I'd like some help.",
+                 "Every week I spend about three hours writing practice quizzes for four "
+                 "classes, and the questions I find online never match what we covered, which "
+                 "is a problem for secondary school science teachers.",
+                 "Let's call it QuizForge.",
+                 "Success would be that 8 out of 10 generated questions need no edits before I "
+                 "use them."):
+        me.say(text)
+    p = me.project()
+    assert p.title == "QuizForge"
+    assert p.personal_context == "I'm a chemistry teacher at a secondary school"
+    assert p.audience == "secondary school science teachers"
+    assert p.problem.startswith("Every week I spend about three hours")
+    assert p.problem.endswith("what we covered, which is a problem for secondary school "
+                              "science teachers.")
+    assert p.success_criteria == "8 out of 10 generated questions need no edits before I use them"
+    assert p.step == "build"
+
+
 def test_a_plain_answer_answers_the_current_question(me: Session) -> None:
     project = started(me)
     plain = ("Night nurses hand over many patients in minutes from handwritten notes "
