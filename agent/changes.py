@@ -48,7 +48,9 @@ class Change:
         return args, stuck
 
 
-def _results(messages: list[Message]) -> dict[str, tuple[bool, dict[str, Any]]]:
+def tool_results(messages: list[Message]) -> dict[str, tuple[bool, dict[str, Any]]]:
+    """Each tool_result in `messages` by its tool_use id: (ok, the result's JSON object).
+    A result that is not a JSON object reads as `{"error": its text}`."""
     out: dict[str, tuple[bool, dict[str, Any]]] = {}
     for m in messages:
         if m["role"] != "user" or not isinstance(m["content"], list):
@@ -58,16 +60,16 @@ def _results(messages: list[Message]) -> dict[str, tuple[bool, dict[str, Any]]]:
                 try:
                     body = json.loads(b.get("content") or "{}")
                 except json.JSONDecodeError:
-                    body = {}
-                out[b["tool_use_id"]] = (not b.get("is_error"), body if isinstance(body, dict)
-                                         else {})
+                    body = {"error": b.get("content")}
+                out[b["tool_use_id"]] = (not b.get("is_error"),
+                                         body if isinstance(body, dict) else {})
     return out
 
 
 def change_stack(messages: list[Message], is_undo: Any) -> list[Change]:
     """The stored changes still in effect, oldest first; `is_undo(text)` says which learner
     messages were undos, whose reverting calls pop the stack instead of pushing onto it."""
-    results = _results(messages)
+    results = tool_results(messages)
     known: dict[int, dict[str, Any]] = {}
     stack: list[Change] = []
     undoing = False

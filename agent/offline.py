@@ -24,7 +24,7 @@ from agent.answers import (
     read_message,
     split_list,
 )
-from agent.changes import last_change, learner_turns
+from agent.changes import last_change, learner_turns, tool_results
 from agent.facts import LOCAL_PATH
 from agent.figures import URL_RE, sentence_evidence
 from agent.questions import answer_question
@@ -86,7 +86,7 @@ class OfflineCoach:
     def decide(self, messages: list[Message], ctx: dict[str, Any]) -> list[Block]:
         turn = current_turn(messages)
         learner = text_of(turn[0]) if turn else ""
-        results = tool_results(turn)
+        results = results_of(turn)
         calls = [b for m in turn if m["role"] == "assistant" for b in m["content"]
                  if b.get("type") == "tool_use"]
         # Step 5's interview (agent/interview.py): the draft's questions, asked in the chat.
@@ -339,19 +339,10 @@ def current_turn(messages: list[Message]) -> list[Message]:
     return []
 
 
-def tool_results(turn: list[Message]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for m in turn:
-        if m["role"] != "user" or not isinstance(m["content"], list):
-            continue
-        for b in m["content"]:
-            if b.get("type") == "tool_result":
-                try:
-                    body = json.loads(b.get("content") or "{}")
-                except json.JSONDecodeError:
-                    body = {"error": b.get("content")}
-                out[b["tool_use_id"]] = {"ok": not b.get("is_error"), **body}
-    return out
+def results_of(turn: list[Message]) -> dict[str, dict[str, Any]]:
+    """This turn's tool results as `{"ok": …, **result}` (the result's own `ok` wins, as the
+    gate's does)."""
+    return {use_id: {"ok": ok, **body} for use_id, (ok, body) in tool_results(turn).items()}
 
 
 def tool_use(messages: list[Message], index: int, name: str, args: dict[str, Any]) -> Block:
