@@ -136,7 +136,7 @@ def ingest(n_batches: int, tmp: Path) -> dict[str, Any]:
     bodies = [batch(i) for i in range(5)]
     settings = Settings.load(db=url, user="bench", model="offline",
                              env={"COACH_HOME": str(tmp / "home"), "COACH_BUDGET_USD": "none"})
-    coach_app = create_app(settings, OfflineCoach, ingest_rate=1_000_000)
+    coach_app = create_app(settings, OfflineCoach, rate_limits="ingest=1000000/minute")
     plain_app = Starlette(routes=[Route("/v1/traces", plain_ack, methods=["POST"])])
     times: dict[str, list[float]] = {"coach": [], "plain": []}
     headers = {"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {token}"}

@@ -39,7 +39,7 @@ from tools.projects import project_view
 
 @pytest.fixture
 def server(sqlite_url: str, tmp_path: Path) -> Iterator[Server]:
-    with running(sqlite_url, tmp_path / "home", ingest_rate=1000) as srv:
+    with running(sqlite_url, tmp_path / "home", rate_limits="ingest=1000/minute") as srv:
         yield srv
 
 
@@ -231,7 +231,7 @@ def test_tokens_isolate_projects_and_a_new_token_replaces_the_old(server: Server
 
 
 def test_a_token_over_its_rate_gets_429(sqlite_url: str, tmp_path: Path) -> None:
-    with running(sqlite_url, tmp_path / "home", ingest_rate=2) as srv:
+    with running(sqlite_url, tmp_path / "home", rate_limits="ingest=2/minute") as srv:
         pid = new_project(srv.engine, "ada")
         client = srv.client(issue_token(srv.engine, pid))
         body = encode_spans(app_spans(1)).SerializeToString()
@@ -240,6 +240,22 @@ def test_a_token_over_its_rate_gets_429(sqlite_url: str, tmp_path: Path) -> None
                  for _ in range(3)]
         assert codes == [200, 200, 429]
         assert len(stored(srv.engine, pid)) == 4
+
+
+def test_guessing_ingest_tokens_is_limited_per_address(sqlite_url: str, tmp_path: Path) -> None:
+    with running(sqlite_url, tmp_path / "home", rate_limits="bad_token=2/minute") as srv:
+        pid = new_project(srv.engine, "ada")
+        body = encode_spans(app_spans(1)).SerializeToString()
+        answers = [srv.client(f"guess-{n}").post(
+            "/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"})
+            for n in range(3)]
+        assert [r.status_code for r in answers] == [401, 401, 429]
+        assert int(answers[-1].headers["retry-after"]) >= 1
+        # The right token from the same address (a shared NAT) still works.
+        right = srv.client(issue_token(srv.engine, pid)).post(
+            "/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"})
+        assert right.status_code == 200
+        assert len(stored(srv.engine, pid)) == 2
 
 
 def test_the_span_cap_evicts_the_oldest_and_prune_keeps_recent(engine: Engine) -> None:

@@ -11,16 +11,20 @@ from pathlib import Path
 
 import httpx
 import pytest
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from sqlalchemy import Engine
 
 from memory.accounts import add_user
 from memory.ratelimits import SLOTS, DatabaseStorage, TurnSlots
 from memory.store import open_engine
+from telemetry.ingest import issue_token
+from tests.test_ingest import app_spans, new_project, stored
 from tests.test_web_serve import serving
 from tests.webserver import STEP_ONE
 
 pytestmark = pytest.mark.slow
-LIMITS = "threads=5/minute;bad_token=4/minute;signin=3/minute;messages=6/minute"
+LIMITS = ("threads=5/minute;bad_token=4/minute;signin=3/minute;messages=6/minute;"
+          "ingest=3/minute")
 
 
 def fresh(base: str, token: str | None = None) -> httpx.Client:
@@ -79,6 +83,16 @@ def check_limits(base: str, token: str, engine: Engine) -> None:
     # The refused message started no turn: the thread has exactly the six.
     with fresh(base, token) as c:
         assert c.get(f"/api/threads/{thread}").json()["turns"] == 6
+
+    # OTLP exports from the learner's app, per ingest token, across the workers too.
+    project = new_project(engine, "ada")
+    ingest = issue_token(engine, project)
+    body = encode_spans(app_spans(1)).SerializeToString()
+    exports = statuses(base, ingest, "POST", "/v1/traces", 5, content=body,
+                       headers={"Content-Type": "application/x-protobuf"})
+    assert [r.status_code for r in exports] == [200] * 3 + [429] * 2
+    assert 1 <= int(exports[-1].headers["retry-after"]) <= 60
+    assert len(stored(engine, project)) == 3 * 2  # app_spans(1): a request and its call
 
 
 @pytest.mark.postgres

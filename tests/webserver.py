@@ -67,10 +67,10 @@ def parse_sse(body: str) -> list[tuple[str, str]]:
 
 @contextmanager
 def running(db_url: str, home: Path, model_factory: Callable[[], Model] = OfflineCoach,
-            budget: str = "5.00", ingest_rate: int = 120) -> Iterator[Server]:
+            budget: str = "5.00", rate_limits: str | None = None) -> Iterator[Server]:
     settings = Settings.load(db=db_url, user="owner", model="offline",
                              env={"COACH_HOME": str(home), "COACH_BUDGET_USD": budget})
-    app = create_app(settings, model_factory, ingest_rate=ingest_rate)
+    app = create_app(settings, model_factory, rate_limits=rate_limits)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

@@ -29,7 +29,7 @@ from agent.portfolio.schedule import Schedule
 from agent.settings import Settings
 from agent.web.errors import install_handlers
 from agent.web.middleware import BodyLimit, SecurityHeaders
-from agent.web.ratelimit import make_guard
+from agent.web.ratelimit import LIMITS_VARIABLE, make_guard
 from memory.checkpoints import open_checkpointer
 from memory.store import open_engine
 from seam.model import Model
@@ -62,8 +62,6 @@ class Web:
     tracer_provider: trace.TracerProvider
     model_factory: ModelFactory
     turns: ThreadPoolExecutor
-    # OTLP exports accepted per ingest token per minute (`POST /v1/traces`).
-    ingest_rate: int = 120
 
 
 def web(request: Request) -> Web:
@@ -92,7 +90,9 @@ def recheck_schedule(settings: Settings, engine: Engine) -> Schedule | None:
 
 
 def create_app(settings: Settings, model_factory: ModelFactory | None = None, *,
-               allowed_hosts: list[str] | None = None, ingest_rate: int = 120) -> FastAPI:
+               allowed_hosts: list[str] | None = None,
+               rate_limits: str | None = None) -> FastAPI:
+    """`rate_limits` overrides COACH_RATE_LIMITS (same `name=N/period;…` form)."""
     factory = model_factory or default_factory(settings)
 
     @asynccontextmanager
@@ -103,9 +103,11 @@ def create_app(settings: Settings, model_factory: ModelFactory | None = None, *,
         try:
             with open_checkpointer(settings.database_url) as saver, \
                     ThreadPoolExecutor(TURN_THREADS, thread_name_prefix="turn") as pool:
-                app.state.web = Web(settings, engine, saver, provider, factory, pool,
-                                    ingest_rate)
-                app.state.guard = make_guard(engine)
+                app.state.web = Web(settings, engine, saver, provider, factory, pool)
+                env = dict(os.environ)
+                if rate_limits is not None:
+                    env[LIMITS_VARIABLE] = rate_limits
+                app.state.guard = make_guard(engine, env)
                 schedule = recheck_schedule(settings, engine)
                 try:
                     yield

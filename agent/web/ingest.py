@@ -8,9 +8,6 @@ sending faster than its rate, 429 with Retry-After.
 
 from __future__ import annotations
 
-import time
-from collections import defaultdict, deque
-from threading import Lock
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -19,32 +16,12 @@ from fastapi.responses import JSONResponse, Response
 from google.protobuf import json_format
 
 from agent.web.app import Web, web
+from agent.web.ratelimit import RateLimited, client_address, guard_of, ingest_key
 from telemetry.ingest import JSON, PROTOBUF, IngestError, decode, project_for_token, store
 
 router = APIRouter(tags=["ingest"])
 # Compressed body limit for one export; the SDK's default batch (512 spans) is far below.
 INGEST_MAX_BODY = 4 * 1024 * 1024
-RATE_LIMIT = 120  # exports per token per window
-RATE_WINDOW_S = 60.0
-
-_seen: dict[str, deque[float]] = defaultdict(deque)
-_seen_lock = Lock()
-
-
-def ingest_allowed(key: str, limit: int = RATE_LIMIT, window_s: float = RATE_WINDOW_S) -> bool:
-    """A moving window per token, in this worker's memory. One small function, so a shared
-    limiter (Redis, the database) can replace it without touching the route."""
-    now = time.monotonic()
-    with _seen_lock:
-        hits = _seen[key]
-        while hits and now - hits[0] > window_s:
-            hits.popleft()
-        if len(hits) >= limit:
-            return False
-        hits.append(now)
-        return True
-
-
 def _error(status: int, message: str, **headers: str) -> Response:
     return JSONResponse({"detail": message}, status_code=status, headers=headers or None)
 
@@ -58,12 +35,20 @@ async def receive_traces(request: Request, w: Annotated[Web, Depends(web)]) -> R
     if scheme.lower() != "bearer" or not token.strip():
         return _error(401, "send the project's ingest token: `Authorization: Bearer TOKEN`",
                       **{"WWW-Authenticate": "Bearer"})
-    project_id = await run_in_threadpool(project_for_token, w.engine, token.strip())
-    if project_id is None:
-        return _error(401, "unknown or replaced ingest token", **{"WWW-Authenticate": "Bearer"})
-    if not ingest_allowed(token.strip(), w.ingest_rate):
-        return _error(429, "too many exports for this token: slow down",
-                      **{"Retry-After": str(int(RATE_WINDOW_S))})
+    guard = guard_of(request)
+    address = client_address(request)
+    try:
+        project_id = await run_in_threadpool(project_for_token, w.engine, token.strip())
+        if project_id is None:
+            # Guessing ingest tokens counts with guessing API tokens, per address; a valid
+            # token from the same address (a shared NAT) still works.
+            await run_in_threadpool(guard.hit, "bad_token", address)
+            return _error(401, "unknown or replaced ingest token",
+                          **{"WWW-Authenticate": "Bearer"})
+        # Counted where every worker sees it (the database or Redis), like every limit.
+        await run_in_threadpool(guard.hit, "ingest", ingest_key(token.strip()))
+    except RateLimited as exc:
+        return _error(429, str(exc.detail), **{"Retry-After": str(exc.retry_after)})
     content_type = request.headers.get("content-type", "")
     body = await request.body()
     try:

@@ -10,8 +10,8 @@ What is limited, and keyed by what:
 - `bad_token`: requests with an unknown Bearer token, per client address;
 - `threads`: thread creation, per learner;
 - `messages`: learner messages (turns), per learner;
-- `ingest`: OTLP ingest requests (`POST /v1/traces`), per ingest token or address
-  (attach `ingest_limit` as a dependency of that route).
+- `ingest`: OTLP exports (`POST /v1/traces`), per ingest token (an unknown ingest
+  token counts as a `bad_token` of its address).
 Apart from the rates, a learner may have at most `COACH_TURNS_PER_LEARNER` turns running
 at once (default 3), so one learner's slow turns (a deployment check against a slow host)
 can never hold every turn worker of the server.
@@ -124,11 +124,7 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def ingest_limit(request: Request) -> None:
-    """FastAPI dependency for `POST /v1/traces`: each ingest token (or, without one, each
-    address) may send `ingest` requests per window."""
-    header = request.headers.get("authorization", "")
-    # A digest, so no part of the token is kept in the counters' store.
-    who = "token:" + hashlib.sha256(header.encode()).hexdigest()[:32] if header \
-        else "addr:" + client_address(request)
-    guard_of(request).hit("ingest", who)
+def ingest_key(token: str) -> str:
+    """The `ingest` counter of one ingest token: a digest, so no part of the token is kept
+    in the counters' store."""
+    return "token:" + hashlib.sha256(token.encode()).hexdigest()[:32]
