@@ -33,6 +33,7 @@ from telemetry.genai import io_attributes, redact
 from telemetry.instrument import ToolTracer, node_spans, record_redacted
 from telemetry.tracing import coach_provider, flush, trace_id_of
 from tools import ToolContext
+from tools.outbound import Outbound
 
 # How long a CLI session waits for another session's turn on the same thread.
 LEASE_WAIT_S = 30.0
@@ -116,7 +117,7 @@ class Coach:
                  meter_provider: metrics.MeterProvider | None = None,
                  capture_content: bool | None = None, allow_local_paths: bool = True,
                  purpose: str = "coach", budget: Budget | None = None,
-                 check_links: bool = False):
+                 check_links: bool = False, outbound: Outbound | None = None):
         self.engine = engine
         self.checkpointer = checkpointer
         self.user = user
@@ -129,6 +130,8 @@ class Coach:
         # Fetch stated trace links to verify them: the CLI and the web app do; a Coach a
         # test builds does not reach out to the hosts its learners name.
         self.check_links = check_links
+        # The server's bound on slow network checks at once (None: the CLI, unbounded).
+        self.outbound = outbound
         self.name = model.name
         self.purpose = purpose
         self.tracer_provider = tracer_provider or coach_provider(engine)
@@ -186,7 +189,7 @@ class Coach:
             ctx = ToolContext(self.engine, self.user_id, thread_id,
                               allow_private_urls=self.allow_private_urls, prices=self.prices,
                               drafter=drafter, allow_local_paths=self.allow_local_paths,
-                              check_links=self.check_links)
+                              check_links=self.check_links, outbound=self.outbound)
         ctx.learner_message = text
         return CoachRuntime(engine=self.engine, user_id=self.user_id, model=model,
                             thread_id=thread_id, tool_context=ctx, on_text=on_text,

@@ -67,10 +67,14 @@ def parse_sse(body: str) -> list[tuple[str, str]]:
 
 @contextmanager
 def running(db_url: str, home: Path, model_factory: Callable[[], Model] = OfflineCoach,
-            budget: str = "5.00", rate_limits: str | None = None) -> Iterator[Server]:
+            budget: str = "5.00", rate_limits: str | None = None, **app_options: Any,
+            ) -> Iterator[Server]:
+    """`app_options` go to `create_app`; `private_urls=True` lets the coach fetch 127.0.0.1."""
+    private = "1" if app_options.pop("private_urls", False) else ""
     settings = Settings.load(db=db_url, user="owner", model="offline",
-                             env={"COACH_HOME": str(home), "COACH_BUDGET_USD": budget})
-    app = create_app(settings, model_factory, rate_limits=rate_limits)
+                             env={"COACH_HOME": str(home), "COACH_BUDGET_USD": budget,
+                                  "COACH_ALLOW_PRIVATE_URLS": private})
+    app = create_app(settings, model_factory, rate_limits=rate_limits, **app_options)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

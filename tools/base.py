@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import Engine
@@ -16,6 +16,9 @@ from sqlmodel import Session
 
 from memory.models import Project
 from seam.pricing import PriceTable
+
+if TYPE_CHECKING:
+    from tools.outbound import Outbound
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,9 @@ class ToolContext:
     learner_message: str | None = None
     # The coach's price table (with the learner's own price file), for project usage.
     prices: PriceTable | None = None
+    # The process's bound on slow network checks running at once (the web app's); None
+    # leaves them unbounded (one learner's CLI).
+    outbound: Outbound | None = None
     # Writes a post-mortem from an evidence bundle; the offline drafter when None.
     # A drafter returns the Markdown, or a tools.sentences.Draft with every sentence's sources.
     drafter: Callable[[dict[str, Any]], Any] | None = None

@@ -16,6 +16,7 @@ from seam.pricing import Usage, price_table
 from tools.audit import AuditError, audit_repository
 from tools.base import Args, Tool, ToolContext, ToolError, own_project
 from tools.deployment import AddressPolicy, check_deployment_url
+from tools.outbound import network_check
 
 
 class CheckDeploymentArgs(Args):
@@ -32,7 +33,8 @@ def check_deployment(ctx: ToolContext, args: CheckDeploymentArgs) -> dict[str, A
     extra = [*ctx.extra_allowed_networks]
     policy = AddressPolicy(allow_private=ctx.allow_private_urls, extra_allowed=extra)
     # The fetch runs outside any transaction: it can take seconds.
-    check = check_deployment_url(args.url, policy=policy, timeout=ctx.fetch_timeout)
+    with network_check(ctx, "the deployment check"):
+        check = check_deployment_url(args.url, policy=policy, timeout=ctx.fetch_timeout)
     result = check.as_dict()
     with session_scope(ctx.engine) as s:
         s.add(Evidence(project_id=args.project_id, kind="deployment", details=result,
@@ -126,7 +128,8 @@ def check_trace_link(ctx: ToolContext, link: str) -> tuple[dict[str, Any], bool,
                 "that link is an example address, so it stays stated")
     policy = AddressPolicy(allow_private=ctx.allow_private_urls,
                            extra_allowed=[*ctx.extra_allowed_networks])
-    check = check_deployment_url(link, policy=policy, timeout=ctx.fetch_timeout)
+    with network_check(ctx, "the trace link check"):
+        check = check_deployment_url(link, policy=policy, timeout=ctx.fetch_timeout)
     found = {"ok": check.ok, "status_code": check.status_code, "final_url": check.final_url,
              "latency_ms": check.latency_ms, "reason": check.reason,
              "checked_at": utcnow().isoformat(timespec="seconds")}

@@ -18,6 +18,7 @@ from tools.audit import AuditError, audit_repository, head_commit
 from tools.base import ToolContext
 from tools.deployment import AddressPolicy
 from tools.gates import is_local_repo, is_remote_repo
+from tools.outbound import network_check
 from tools.remote import RemoteAudit, audit_remote
 
 AUDIT_TTL = timedelta(seconds=60)
@@ -44,7 +45,8 @@ def policy_of(ctx: ToolContext) -> AddressPolicy:
 
 
 def remote_audit(ctx: ToolContext, url: str) -> RemoteAudit:
-    return audit_remote(url, policy=policy_of(ctx), timeout=ctx.clone_timeout)
+    with network_check(ctx, "the repository clone"):
+        return audit_remote(url, policy=policy_of(ctx), timeout=ctx.clone_timeout)
 
 
 def audit_how(details: dict[str, Any]) -> str:

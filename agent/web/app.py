@@ -35,6 +35,7 @@ from memory.store import open_engine
 from seam.model import Model
 from telemetry.tracing import coach_provider, flush
 from tools.deployment import AddressPolicy
+from tools.outbound import Outbound
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -43,6 +44,9 @@ STATIC = Path(__file__).parent / "static"
 MAX_BODY_BYTES = 6 * MAX_MESSAGE_BYTES + 4096
 # Turns running at once in one worker; Claude turns mostly wait on the network.
 TURN_THREADS = 16
+# Slow network checks (a deployment fetch, a repository clone) running at once in one
+# worker: half the turn pool, so the other half always answers everyone else.
+NETWORK_CHECKS = TURN_THREADS // 2
 # How long a web turn waits for another turn on the same thread before answering 409.
 LEASE_WAIT_S = 2.0
 
@@ -62,6 +66,7 @@ class Web:
     tracer_provider: trace.TracerProvider
     model_factory: ModelFactory
     turns: ThreadPoolExecutor
+    outbound: Outbound
 
 
 def web(request: Request) -> Web:
@@ -91,7 +96,8 @@ def recheck_schedule(settings: Settings, engine: Engine) -> Schedule | None:
 
 def create_app(settings: Settings, model_factory: ModelFactory | None = None, *,
                allowed_hosts: list[str] | None = None,
-               rate_limits: str | None = None) -> FastAPI:
+               rate_limits: str | None = None,
+               network_checks: int = NETWORK_CHECKS) -> FastAPI:
     """`rate_limits` overrides COACH_RATE_LIMITS (same `name=N/period;…` form)."""
     factory = model_factory or default_factory(settings)
 
@@ -103,7 +109,8 @@ def create_app(settings: Settings, model_factory: ModelFactory | None = None, *,
         try:
             with open_checkpointer(settings.database_url) as saver, \
                     ThreadPoolExecutor(TURN_THREADS, thread_name_prefix="turn") as pool:
-                app.state.web = Web(settings, engine, saver, provider, factory, pool)
+                app.state.web = Web(settings, engine, saver, provider, factory, pool,
+                                    Outbound(network_checks))
                 env = dict(os.environ)
                 if rate_limits is not None:
                     env[LIMITS_VARIABLE] = rate_limits

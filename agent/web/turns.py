@@ -44,7 +44,7 @@ def make_coach(w: Web, me: Caller) -> Coach:
                  user_prices=s.home / "prices.json", lease_wait=LEASE_WAIT_S,
                  tracer_provider=w.tracer_provider,
                  # A learner's path would point at the server's disk, not their own.
-                 allow_local_paths=False, check_links=True)
+                 allow_local_paths=False, check_links=True, outbound=w.outbound)
 
 
 def turn_runner(w: Web, me: Caller, thread_id: str, text: str) -> TurnRun:
