@@ -11,18 +11,26 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlmodel import select
 
 from agent.threads import UNFINISHED
 from evals.messages_api import MessagesAPI, text_reply, tool_reply
-from memory.models import LedgerEntry, Project, Thread, TranscriptEntry
+from memory.accounts import add_user
+from memory.models import Evidence, LedgerEntry, Project, Thread, TranscriptEntry
 from memory.store import open_engine, session_scope
+from memory.users import ensure_user
 from tests.learner import coach_env, json_turns, lines_in, run_coach, start_coach
+from tests.sites import HeldSite
+from tests.test_tools import FULL_PROBLEM, call, put_at_step
+from tests.test_web_serve import serving
+from tools import ToolContext
 
 pytestmark = pytest.mark.slow
 MODEL = "claude-sonnet-5-5"
@@ -152,3 +160,129 @@ def test_a_turn_killed_mid_way_loses_nothing_and_the_thread_resumes_at_once(
     # Turn 1's two calls and turn 3's one, plus (killed in a tool) the call that asked for
     # the tool; a call killed before it finished leaves no row.
     assert state["ledger"] == ["ok"] * (3 if where == "model call" else 4)
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def owner_of_port(port: int, pids: list[int]) -> int:
+    """Which of `pids` holds the TCP socket whose local port is `port` (Linux /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            cols = line.split()
+            if int(cols[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(cols[9])
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                link = os.readlink(fd)
+            except OSError:
+                continue
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                return pid
+    raise AssertionError(f"no worker holds the connection from port {port}")
+
+
+def test_a_serve_worker_killed_mid_turn_loses_and_duplicates_nothing(
+        coach_home: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four learners' deployment checks are in flight across `coach serve --workers 2` when
+    the worker holding one of them is SIGKILLed: its learners' requests fail, they send again
+    and get their answer; every check is recorded once, every killed turn is closed as
+    unfinished, and the supervisor starts a new worker."""
+    monkeypatch.setenv("COACH_ALLOW_PRIVATE_URLS", "1")
+    db = f"sqlite:///{tmp_path / 'coach.db'}"
+    engine = open_engine(db)
+    site = HeldSite()
+    names = ["ada", "bob", "cy", "dee"]
+    tokens = {n: add_user(engine, n) for n in names}
+    projects = {}
+    for n in names:
+        ctx = ToolContext(engine, ensure_user(engine, n), "setup")
+        projects[n] = int(call(ctx, "create_project", FULL_PROBLEM).content["project_id"])
+        put_at_step(engine, projects[n], "deploy")
+    failures: dict[str, int] = dict.fromkeys(names, 0)
+    answered: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+    try:
+        with serving(db, Path(coach_home), "--workers", "2") as (base, _):
+            port = int(base.rsplit(":", 1)[1])
+            [master] = [p for p in children_of(os.getpid())
+                        if f"--port\0{port}".encode() in Path(f"/proc/{p}/cmdline").read_bytes()]
+            deadline = time.monotonic() + 30
+            while len(children_of(master)) < 2:
+                assert time.monotonic() < deadline, "the two workers did not start"
+                time.sleep(0.1)
+            threads = {}
+            for n in names:
+                with httpx.Client(base_url=base, headers={
+                        "Authorization": f"Bearer {tokens[n]}"}) as c:
+                    threads[n] = c.post("/api/threads").json()["thread_id"]
+
+            def learner(n: str, text: str) -> None:
+                for _attempt in range(10):  # a learner sends again a turn that failed
+                    # A new connection each time, so the turns spread over both workers.
+                    with httpx.Client(base_url=base, timeout=60, headers={
+                            "Authorization": f"Bearer {tokens[n]}", "Connection": "close"}) as c:
+                        try:
+                            r = c.post(f"/api/threads/{threads[n]}/messages",
+                                       json={"text": text})
+                        except httpx.TransportError:
+                            failures[n] += 1
+                            time.sleep(0.3)
+                            continue
+                    if r.status_code == 200:
+                        answered[n].append(r.json())
+                        return
+                    failures[n] += 1
+                    time.sleep(0.3)
+                raise AssertionError(f"{n}'s turn never completed")
+
+            with ThreadPoolExecutor(len(names)) as pool:
+                flight = [pool.submit(learner, n, f"It is live at {site.url}") for n in names]
+                assert site.wait_for(len(names)), "the checks did not all start"
+                victim = owner_of_port(site.client_ports[0], children_of(master))
+                os.kill(victim, signal.SIGKILL)
+                site.release.set()
+                for f in flight:
+                    f.result(timeout=120)
+            # Each learner's next turn: a killed turn's lease does not hold the thread.
+            with ThreadPoolExecutor(len(names)) as pool:
+                for f in [pool.submit(learner, n, "status") for n in names]:
+                    f.result(timeout=60)
+            deadline = time.monotonic() + 30
+            while victim in children_of(master) or len(children_of(master)) < 2:
+                assert time.monotonic() < deadline, "the supervisor did not replace the worker"
+                time.sleep(0.2)
+    finally:
+        site.close()
+    assert sum(failures.values()) >= 1  # the kill did hit a turn in flight
+    with session_scope(engine) as s:
+        for n in names:
+            checks = s.exec(select(Evidence).where(Evidence.project_id == projects[n],
+                                                   Evidence.kind == "deployment")).all()
+            assert [e.ok for e in checks] == [True], n  # recorded once, by the retry
+            rows = s.exec(select(TranscriptEntry).where(
+                TranscriptEntry.thread_id == threads[n])).all()
+            keys = [(r.turn, r.seq) for r in rows]
+            assert len(keys) == len(set(keys)), n  # no entry recorded twice
+            by_turn: dict[int, list[str]] = {}
+            for r in sorted(rows, key=lambda r: (r.turn, r.seq)):
+                by_turn.setdefault(r.turn, []).append(r.role)
+            finished = [t for t, roles in by_turn.items() if roles[-1] == "assistant"]
+            unfinished = [t for t, roles in by_turn.items() if roles[-1] != "assistant"]
+            # Both answered turns, and one closed turn per request lost with the worker.
+            assert sorted(a["turn"] for a in answered[n]) == finished, n
+            assert all(by_turn[t] == ["user", "error"] for t in unfinished), by_turn
+            assert len(unfinished) <= failures[n], n
+        assert [t.lease_owner for t in s.exec(select(Thread)).all()] == [None] * len(names)
+        assert len(s.exec(select(Project)).all()) == len(names)
+    engine.dispose()
