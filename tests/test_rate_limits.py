@@ -12,8 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
+from agent.web.ratelimit import LIMITS_VARIABLE, RateLimited, make_guard
 from memory.accounts import add_user
 from memory.ratelimits import SLOTS, DatabaseStorage, TurnSlots
 from memory.store import open_engine
@@ -179,6 +180,30 @@ def test_database_counters_count_within_a_window_and_start_again_after(engine: E
     assert storage.incr("short", 0) == 1 and storage.incr("short", 0) == 1  # window over
     storage.clear("k")
     assert storage.get("k") == 0
+
+
+def test_a_refused_key_is_refused_from_memory_until_its_window_ends(engine: Engine) -> None:
+    guard = make_guard(engine, {LIMITS_VARIABLE: "signin=2/second"})
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda *a: statements.append(a[2]))  # every SQL statement sent
+    guard.hit("signin", "10.0.0.1")
+    guard.hit("signin", "10.0.0.1")
+    with pytest.raises(RateLimited) as first:
+        guard.hit("signin", "10.0.0.1")
+    assert first.value.retry_after == 1
+    counted = len(statements)
+    for _ in range(50):  # the flood past the limit
+        with pytest.raises(RateLimited, match=r"signin: at most 2 per 1 second\); try again in 1 s"):
+            guard.hit("signin", "10.0.0.1")
+        with pytest.raises(RateLimited):
+            guard.check("signin", "10.0.0.1")
+    assert len(statements) == counted  # refused without touching the database
+    guard.hit("signin", "10.0.0.2")  # another address is counted as before
+    assert len(statements) > counted
+    time.sleep(1.1)  # the window ends: the address is counted again, from a fresh window
+    guard.hit("signin", "10.0.0.1")
+    assert ("signin", "10.0.0.1") not in guard.refused
 
 
 def test_threads_are_listed_a_page_at_a_time_with_a_stable_cursor(tmp_path: Path) -> None:

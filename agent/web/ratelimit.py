@@ -24,7 +24,7 @@ import math
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import HTTPException, Request
 from limits import RateLimitItem, parse
@@ -40,6 +40,8 @@ TURNS_VARIABLE = "COACH_TURNS_PER_LEARNER"
 DEFAULT_LIMITS = {"signin": "10/minute", "bad_token": "30/minute", "threads": "30/minute",
                   "messages": "60/minute", "ingest": "600/minute"}
 DEFAULT_TURNS_PER_LEARNER = 3
+# Refused keys a worker remembers (addresses of a flood); beyond it, storage answers.
+MAX_REMEMBERED = 10_000
 
 
 class RateLimited(HTTPException):
@@ -66,22 +68,42 @@ class Guard:
     limiter: FixedWindowRateLimiter
     items: dict[str, RateLimitItem]
     slots: TurnSlots
+    # (limit, who) → when its window ends, for keys the shared storage has refused. A fixed
+    # window only opens again when it ends, so until then this worker refuses from memory:
+    # a flood past its limit costs no storage write or read per request.
+    refused: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def hit(self, name: str, who: str) -> None:
         """Count one request; RateLimited when it is one too many."""
-        item = self.items[name]
-        if not self.limiter.hit(item, name, who):
+        self._known_refusal(name, who)
+        if not self.limiter.hit(self.items[name], name, who):
             raise self.refusal(name, who)
 
     def check(self, name: str, who: str) -> None:
         """RateLimited if `who` is already over the limit (counts nothing)."""
-        item = self.items[name]
-        if not self.limiter.test(item, name, who):
+        self._known_refusal(name, who)
+        if not self.limiter.test(self.items[name], name, who):
             raise self.refusal(name, who)
 
+    def _known_refusal(self, name: str, who: str) -> None:
+        reset = self.refused.get((name, who))
+        if reset is not None:
+            if reset > time.time():
+                raise self._refusal_until(name, reset)
+            self.refused.pop((name, who), None)
+
     def refusal(self, name: str, who: str) -> RateLimited:
+        reset = self.limiter.get_window_stats(self.items[name], name, who).reset_time
+        if len(self.refused) >= MAX_REMEMBERED:
+            now = time.time()
+            for key in [k for k, until in list(self.refused.items()) if until <= now]:
+                self.refused.pop(key, None)
+        if len(self.refused) < MAX_REMEMBERED:
+            self.refused[(name, who)] = reset
+        return self._refusal_until(name, reset)
+
+    def _refusal_until(self, name: str, reset: float) -> RateLimited:
         item = self.items[name]
-        reset = self.limiter.get_window_stats(item, name, who).reset_time
         wait = max(1, math.ceil(reset - time.time()))
         return RateLimited(f"too many requests ({name}: at most {item.amount} per "
                            f"{item.multiples} {item.GRANULARITY.name}); try again in "
