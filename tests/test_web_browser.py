@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from memory.users import ensure_user
+from tests.test_paging import seed_projects, seed_turns
 from tests.webserver import STEP_ONE, Server, running
 
 CHROMIUM = "/usr/bin/chromium"
@@ -112,6 +114,47 @@ def test_sign_in_coach_step_one_and_see_every_dashboard(server: Server, page: An
     page.click("#filters button[type=submit]")
     page.wait_for_selector("#trace-list td.muted")  # no failed turns: the filter empties it
     shot(page, "traces")
+
+
+def sign_in(server: Server, page: Any, name: str) -> int:
+    token = server.learner(name)
+    page.goto("/signin")
+    page.fill("#token", token)
+    page.click("button[type=submit]")
+    page.wait_for_url(server.url + "/")
+    return ensure_user(server.engine, name)
+
+
+def test_traces_and_projects_pages_load_the_next_page(server: Server, page: Any) -> None:
+    """More than a page of turns (the traces page asks for 100) and of projects (20): the
+    Older / More projects buttons follow the API's cursor, and each row appears once."""
+    learner = sign_in(server, page, "robin")
+    turns = seed_turns(server.engine, learner, 130)
+    projects = seed_projects(server.engine, learner, ["build"] * 22 + ["done"] * 3)
+
+    page.goto("/traces")
+    rows = page.locator("#trace-list tbody tr")
+    rows.nth(99).wait_for()
+    assert rows.count() == 100 and page.locator("#trace-older").is_visible()
+    page.wait_for_selector("#trace-detail .span-row")  # the newest turn's waterfall
+    page.click("#trace-older")
+    rows.nth(129).wait_for()
+    page.locator("#trace-older").wait_for(state="hidden")  # that was the last page
+    assert [rows.nth(i).get_attribute("data-trace") for i in range(rows.count())] == turns
+    rows.nth(120).click()  # a row of the second page opens like any other
+    page.locator("#trace-list tr.selected").wait_for()
+    assert page.locator("#trace-list tr.selected").get_attribute("data-trace") == turns[120]
+    shot(page, "traces-older")
+
+    page.goto("/portfolio")
+    cards = page.locator("article.project")
+    cards.nth(19).wait_for()
+    assert "ready to apply" in page.inner_text("#readiness")  # counts the unshown pages too
+    assert cards.count() == 20
+    page.click("#projects-more")
+    cards.nth(24).wait_for()
+    page.locator("#projects-more").wait_for(state="hidden")
+    assert [int(cards.nth(i).get_attribute("data-project")) for i in range(25)] == projects
 
 
 # -- every page at a desktop and a phone size (issue 15, items 14-15) -------------------------

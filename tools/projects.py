@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 from sqlmodel import Session, col, func, select
 
 from memory.models import Evidence, Lesson, PostmortemVersion, Project, StepTransition, utcnow
+from memory.paging import make_cursor, read_cursor
 from memory.store import session_scope
 from tools.base import Args, Tool, ToolContext, ToolError, own_project
 from tools.consistency import recheck_record, refusal, resolved_record, weakening
@@ -289,19 +290,46 @@ def get_portfolio(ctx: ToolContext, _args: NoArgs) -> dict[str, Any]:
     portfolio readiness (3 done projects: ready to apply; 5: strong)."""
     with session_scope(ctx.engine) as s:
         projects = s.exec(select(Project).where(Project.user_id == ctx.user_id)
-                          .order_by(Project.id)).all()  # type: ignore[arg-type]
-        items = []
-        for p in projects:
-            kinds = sorted({e.kind for e in s.exec(
-                select(Evidence).where(Evidence.project_id == p.id)).all()})
-            versions = s.exec(select(PostmortemVersion.version)
-                              .where(PostmortemVersion.project_id == p.id)).all()
-            items.append({"id": p.id, "title": p.title, "step": p.step,
-                          "difficulty": p.difficulty, "capabilities": p.capabilities,
-                          "evidence": kinds, "postmortem_versions": len(versions)})
-        done = sum(1 for p in projects if p.step == DONE)
-        readiness = "strong" if done >= 5 else "ready to apply" if done >= 3 else "building"
-        return {"projects": items, "done": done, "readiness": readiness}
+                          .order_by(col(Project.id))).all()
+        return {"projects": [_portfolio_item(s, p) for p in projects],
+                **_readiness(s, ctx.user_id)}
+
+
+def portfolio_page(ctx: ToolContext, limit: int | None = None,
+                   cursor: str | None = None) -> dict[str, Any]:
+    """`get_portfolio` a page at a time: the projects in the order they were started, from
+    after `cursor`, at most `limit` (None: all the rest); `next_cursor` continues after the
+    page. Readiness always counts every project. BadCursor for a cursor of another list."""
+    query = select(Project).where(Project.user_id == ctx.user_id)
+    if cursor:
+        (after,) = read_cursor(cursor, "projects", int)
+        query = query.where(col(Project.id) > after)
+    query = query.order_by(col(Project.id))
+    with session_scope(ctx.engine) as s:
+        projects = list(s.exec(query if limit is None else query.limit(limit + 1)).all())
+        more = limit is not None and len(projects) > limit
+        projects = projects[:limit]
+        page = {"projects": [_portfolio_item(s, p) for p in projects],
+                **_readiness(s, ctx.user_id)}
+    last = projects[-1].id if more else None
+    return {**page, "next_cursor": make_cursor("projects", last) if last is not None else None}
+
+
+def _portfolio_item(s: Session, p: Project) -> dict[str, Any]:
+    kinds = sorted({e.kind for e in s.exec(
+        select(Evidence).where(Evidence.project_id == p.id)).all()})
+    versions = s.exec(select(PostmortemVersion.version)
+                      .where(PostmortemVersion.project_id == p.id)).all()
+    return {"id": p.id, "title": p.title, "step": p.step, "difficulty": p.difficulty,
+            "capabilities": p.capabilities, "evidence": kinds,
+            "postmortem_versions": len(versions)}
+
+
+def _readiness(s: Session, user_id: int) -> dict[str, Any]:
+    done = s.exec(select(func.count()).select_from(Project)
+                  .where(Project.user_id == user_id, Project.step == DONE)).one()
+    readiness = "strong" if done >= 5 else "ready to apply" if done >= 3 else "building"
+    return {"done": done, "readiness": readiness}
 
 
 PROJECT_TOOLS = [

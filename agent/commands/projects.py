@@ -12,7 +12,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from agent.commands.common import json_option, open_store
+from agent.commands.common import cursor_checked, cursor_option, json_option, more_line, open_store
 from agent.errors import CoachError
 from agent.settings import Settings
 from agent.steps import GUIDES
@@ -20,7 +20,7 @@ from memory.models import Project
 from memory.store import session_scope
 from telemetry.ingest import import_file, issue_token
 from tools import ToolContext
-from tools.projects import NoArgs, get_portfolio, project_view
+from tools.projects import portfolio_page, project_view
 
 app = typer.Typer(help="Your portfolio projects.", no_args_is_help=True)
 
@@ -47,17 +47,22 @@ def evidence_lines(details: dict[str, object]) -> list[str]:
 
 @app.command("list")
 def list_projects(ctx: typer.Context,
+                  limit: int | None = typer.Option(None, "--limit", min=1, max=1000,
+                                                   help="How many projects a page "
+                                                        "(default: every one)."),
+                  cursor: str | None = cursor_option(),
                   as_json: bool = json_option()) -> None:
-    """Every project with its step and difficulty."""
+    """Every project with its step and difficulty, in the order you started them."""
     settings: Settings = ctx.obj
-    with open_store(settings) as (engine, user_id):
-        portfolio = get_portfolio(ToolContext(engine, user_id), NoArgs())
+    with open_store(settings) as (engine, user_id), cursor_checked():
+        portfolio = portfolio_page(ToolContext(engine, user_id), limit, cursor)
     if as_json:
         typer.echo(json.dumps(portfolio, default=str))
         return
     console = Console()
     if not portfolio["projects"]:
-        console.print("No projects yet. Start one with [bold]coach chat[/bold].")
+        console.print("No more projects." if cursor else
+                      "No projects yet. Start one with [bold]coach chat[/bold].")
         return
     table = Table(title=f"{settings.user}'s portfolio: {portfolio['done']} done "
                         f"({portfolio['readiness']})")
@@ -69,6 +74,9 @@ def list_projects(ctx: typer.Context,
                       if p["step"] != "done" else "done", str(p["difficulty"]),
                       ", ".join(p["evidence"]) or "-")
     console.print(table)
+    more = more_line(f"coach projects list --limit {limit}", portfolio["next_cursor"])
+    if more:
+        console.print(more, soft_wrap=True)
 
 
 @app.command("show")

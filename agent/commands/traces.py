@@ -11,15 +11,23 @@ from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
-from agent.commands.common import json_option, open_engine_for, open_store
+from agent.commands.common import (
+    cursor_checked,
+    cursor_option,
+    json_option,
+    more_line,
+    open_engine_for,
+    open_store,
+)
 from agent.commands.formatting import money
 from agent.errors import CoachError
 from agent.settings import Settings
 from telemetry.ingest import prune_received
-from telemetry.traces import TraceNotFound, prune_spans, recent_traces, totals, trace_spans
+from telemetry.traces import TraceNotFound, prune_spans, totals, trace_page, trace_spans
 
 app = typer.Typer(help="Traces of your coaching turns (kept in the local database).",
                   no_args_is_help=True)
+LIMIT = 20  # traces a page of `coach traces list`
 
 
 def _ms(value: float) -> str:
@@ -28,23 +36,26 @@ def _ms(value: float) -> str:
 
 @app.command("list")
 def list_traces(ctx: typer.Context,
-                limit: int = typer.Option(20, "--limit", min=1, max=1000,
-                                          help="How many recent traces."),
+                limit: int = typer.Option(LIMIT, "--limit", min=1, max=1000,
+                                          help="How many traces a page."),
+                cursor: str | None = cursor_option(),
                 as_json: bool = json_option()) -> None:
     """Your recent turns: time, duration, thread, model calls, tokens, cost, errors."""
     settings: Settings = ctx.obj
-    with open_store(settings) as (engine, user_id):
-        traces = recent_traces(engine, user_id, limit)
-    if as_json:
-        typer.echo(json.dumps({"traces": traces}))  # the shape GET /api/traces answers
+    with open_store(settings) as (engine, user_id), cursor_checked():
+        page = trace_page(engine, user_id, limit, cursor)
+    if as_json:  # the shape GET /api/traces answers
+        typer.echo(json.dumps({"traces": page.traces, "next_cursor": page.next_cursor}))
         return
     console = Console()
-    if not traces:
-        console.print("No traces yet: every `coach chat` turn records one.")
+    if not page.traces:
+        console.print("No older traces." if cursor else
+                      "No traces yet: every `coach chat` turn records one.")
         return
     # Two lines per trace rather than a table: a full trace id leaves no room for columns.
-    console.print(f"[bold]{escape(settings.user)}'s recent traces[/bold] (newest first, UTC)")
-    for t in traces:
+    console.print(f"[bold]{escape(settings.user)}'s {'older' if cursor else 'recent'} "
+                  "traces[/bold] (newest first, UTC)")
+    for t in page.traces:
         calls = f"{t['model_calls']} model call" + ("" if t["model_calls"] == 1 else "s")
         console.print(f"[cyan]{t['trace_id']}[/cyan]  {t['start_time'][:16].replace('T', ' ')}"
                       f"  {_ms(t['duration_ms'])}  thread {escape(t['thread_id'] or '-')}",
@@ -52,6 +63,10 @@ def list_traces(ctx: typer.Context,
         console.print(f"    {calls} · {_tokens(t)} · {money(t['cost_usd'])}"
                       + (" · [red]error[/red]" if t["error"] else ""), soft_wrap=True)
     console.print("[dim]coach traces show TRACE_ID for the tree of one turn[/dim]")
+    more = more_line("coach traces list" + (f" --limit {limit}" if limit != LIMIT else ""),
+                     page.next_cursor)
+    if more:
+        console.print(more, soft_wrap=True)
 
 
 def _tokens(t: dict[str, Any]) -> str:

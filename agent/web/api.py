@@ -4,8 +4,6 @@ to the caller; another learner's id is answered exactly like a missing one (404)
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -26,9 +24,10 @@ from agent.web.schemas import ERRORS, MessageIn, ThreadCreated, ThreadList, Tran
 from agent.web.turns import check_message, draft_context, released, stream_turn, turn_runner
 from memory.accounts import Caller
 from memory.models import PostmortemVersion, Project, Thread
+from memory.paging import make_cursor, read_cursor
 from memory.store import session_scope
 from tools import TOOLS, ToolContext
-from tools.projects import NoArgs, get_portfolio, project_view
+from tools.projects import portfolio_page, project_view
 
 router = APIRouter(responses=ERRORS)
 Me = Annotated[Caller, Depends(caller)]
@@ -83,7 +82,7 @@ def list_threads(me: Me, w: W, limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] =
     response's `next_cursor` as `cursor` for the next page."""
     query = select(Thread).where(Thread.user_id == me.id)
     if cursor:
-        after, after_id = page_cursor(cursor)
+        after, after_id = read_cursor(cursor, "threads", datetime, str)
         query = query.where(or_(col(Thread.updated_at) < after,
                                 and_(col(Thread.updated_at) == after, col(Thread.id) < after_id)))
     with session_scope(w.engine) as s:
@@ -97,22 +96,8 @@ def list_threads(me: Me, w: W, limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] =
         {"thread_id": t.id, "turns": t.turns, "project_id": t.project_id,
          "project_title": titles.get(t.project_id), "created_at": _iso(t.created_at),
          "updated_at": _iso(t.updated_at)} for t in threads],
-        "next_cursor": make_cursor(threads[-1].updated_at, threads[-1].id) if more else None}
-
-
-def make_cursor(when: datetime, thread_id: str) -> str:
-    """Where a page ended: the last row's sort key, so the next page starts right after it
-    whatever was added meanwhile."""
-    raw = json.dumps([when.isoformat(), thread_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def page_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        when, thread_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(when), str(thread_id)
-    except (ValueError, TypeError) as exc:
-        raise HTTPException(422, "invalid request: cursor: not a cursor from this API") from exc
+        "next_cursor": make_cursor("threads", threads[-1].updated_at, threads[-1].id)
+        if more else None}
 
 
 @router.get("/api/threads/{thread_id}", tags=["threads"], response_model=Transcript)
@@ -166,10 +151,13 @@ def owned_project(s: Session, me: Caller, project_id: int) -> Project:
 
 
 @router.get("/api/projects", tags=["projects"])
-def list_projects(me: Me, w: W) -> dict[str, Any]:
-    """Every project with step and difficulty, and portfolio readiness (as `coach projects
-    list --json`)."""
-    return get_portfolio(ToolContext(w.engine, me.id), NoArgs())
+def list_projects(me: Me, w: W, limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,
+                  cursor: Annotated[str | None, Query(max_length=200)] = None,
+                  ) -> dict[str, Any]:
+    """Your projects with step and difficulty in the order you started them, a page at a
+    time (pass `next_cursor` back as `cursor`), and portfolio readiness over all of them
+    (as `coach projects list --json`)."""
+    return portfolio_page(ToolContext(w.engine, me.id), limit, cursor)
 
 
 @router.get("/api/projects/{project_id}", tags=["projects"])

@@ -11,18 +11,16 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
-from agent.web.api import Me, W
+from agent.web.api import MAX_PAGE, PAGE, Me, W
 from agent.web.schemas import ERRORS, BudgetOut, CostReport
 from memory.models import LedgerEntry
 from memory.store import session_scope
 from seam.pricing import price_table
 from telemetry.budget import Budget, start_of_day
 from telemetry.costs import TOKENS, cost_report
-from telemetry.traces import TraceNotFound, recent_traces, totals, trace_spans
+from telemetry.traces import TraceFilter, TraceNotFound, totals, trace_page, trace_spans
 
 router = APIRouter(responses=ERRORS)
-# Traces scanned for the filters; the newest that pass are returned.
-TRACE_WINDOW = 500
 TRACE_ID = Path(pattern=r"^[0-9a-fA-F]{32}$")
 
 
@@ -86,27 +84,20 @@ def budget(me: Me, w: W) -> dict[str, Any]:
             "resets_at": (start_of_day() + timedelta(days=1)).isoformat()}
 
 
-def _keep(trace: dict[str, Any], errors: bool, slow_ms: float | None,
-          min_cost_usd: float | None) -> bool:
-    if errors and not trace["error"]:
-        return False
-    if slow_ms is not None and trace["duration_ms"] < slow_ms:
-        return False
-    cost = trace["cost_usd"]
-    return min_cost_usd is None or (cost is not None and cost >= min_cost_usd)
-
-
 @router.get("/api/traces", tags=["traces"])
-def traces(me: Me, w: W, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+def traces(me: Me, w: W, limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,
+           cursor: Annotated[str | None, Query(max_length=200)] = None,
            errors: bool = False,
            slow_ms: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
            min_cost_usd: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
            ) -> dict[str, Any]:
-    """Your recent turns, newest first; filters: only errors, at least `slow_ms` long, at
-    least `min_cost_usd` expensive."""
-    found = recent_traces(w.engine, me.id, TRACE_WINDOW)
-    kept = [t for t in found if _keep(t, errors, slow_ms, min_cost_usd)]
-    return {"traces": kept[:limit]}
+    """Your turns, newest first, a page at a time (pass `next_cursor` back as `cursor`);
+    filters: only errors, at least `slow_ms` long, at least `min_cost_usd` expensive. A
+    filtered page may come back short, even empty, with a `next_cursor`: each request looks
+    at a bounded number of turns, and the cursor goes on from the last one looked at."""
+    page = trace_page(w.engine, me.id, limit, cursor,
+                      TraceFilter(errors=errors, slow_ms=slow_ms, min_cost_usd=min_cost_usd))
+    return {"traces": page.traces, "next_cursor": page.next_cursor}
 
 
 @router.get("/api/traces/{trace_id}", tags=["traces"])

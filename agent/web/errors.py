@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.errors import CoachError, ThreadBusy
 from memory.accounts import AccountError
+from memory.paging import BadCursor
 from memory.store import StoreError
 from seam.model import ModelError
 from telemetry.genai import redact
@@ -82,6 +83,11 @@ def _validation(request: Request, exc: Exception) -> JSONResponse:
         "detail": "invalid request: " + "; ".join(problems[:5]), "problems": problems})
 
 
+def _bad_cursor(_request: Request, exc: Exception) -> JSONResponse:
+    # Worded like the other bad parameters: the cursor is one, only checked later.
+    return JSONResponse(status_code=422, content={"detail": f"invalid request: {exc}"})
+
+
 def _known(_request: Request, exc: Exception) -> JSONResponse:
     status = status_for(exc)
     if status == 500:
@@ -92,5 +98,6 @@ def _known(_request: Request, exc: Exception) -> JSONResponse:
 def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(BadCursor, _bad_cursor)
     for kind in (CoachError, AccountError, ModelError, StoreError, Exception):
         app.add_exception_handler(kind, _known)

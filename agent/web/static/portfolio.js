@@ -116,18 +116,47 @@
       versions(view, redraw));
   }
 
+  // Projects a page at a time (each is a card with a request of its own), "More projects"
+  // following the API's cursor; a redraw keeps as many pages as were shown.
+  const PAGE = 20;
+  const shown = { pages: 1, next: null, info: null };
+
+  function projectsPage(cursor) {
+    const params = new URLSearchParams({ limit: String(PAGE) });
+    if (cursor) params.set("cursor", cursor);
+    return json(`/api/projects?${params}`);
+  }
+
+  const cards = (projects) => Promise.all(projects.map((p) => json(`/api/projects/${p.id}`)))
+    .then((views) => views.map((v) => card(v, draw, shown.info)));
+
   async function draw() {
-    const portfolio = await json("/api/projects");
-    readiness(portfolio);
-    const info = await json("/api/portfolio");
-    report(info.report);
-    const views = await Promise.all(portfolio.projects.map((p) => json(`/api/projects/${p.id}`)));
+    const portfolio = await projectsPage(null);
+    readiness(portfolio);  // over every project, whichever page this is
+    shown.info = await json("/api/portfolio");
+    report(shown.info.report);
+    let projects = portfolio.projects, next = portfolio.next_cursor;
+    for (let n = 1; n < shown.pages && next; n += 1) {
+      const page = await projectsPage(next);
+      projects = projects.concat(page.projects);
+      next = page.next_cursor;
+    }
+    shown.next = next;
     const box = document.getElementById("projects");
-    box.replaceChildren(...views.map((v) => card(v, draw, info)));
-    if (!views.length) {
+    box.replaceChildren(...await cards(projects));
+    if (!projects.length) {
       box.append(el("p", { class: "muted" }, "No projects yet: ",
         el("a", { href: "/" }, "start one in the chat"), "."));
     }
+    document.getElementById("projects-more").hidden = !shown.next;
+  }
+
+  async function more() {
+    const page = await projectsPage(shown.next);
+    document.getElementById("projects").append(...await cards(page.projects));
+    shown.pages += 1;
+    shown.next = page.next_cursor;
+    document.getElementById("projects-more").hidden = !shown.next;
   }
 
   // The share link: made here, shown once (only its hash is stored), revocable.
@@ -151,6 +180,12 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     shareButtons();
+    const button = document.getElementById("projects-more");
+    button.addEventListener("click", async () => {
+      button.disabled = true;  // one request per page: a second click would fetch it twice
+      try { await more(); } catch (err) { Coach.showError("portfolio-error", err); }
+      button.disabled = false;
+    });
     draw().catch((err) => Coach.showError("portfolio-error", err));
   });
 })();

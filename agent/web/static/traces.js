@@ -1,10 +1,15 @@
-// The traces page: recent turns with filters (errors, slow, costly), and one trace as a
-// waterfall of its spans with durations, tokens and cost per span.
+// The traces page: recent turns with filters (errors, slow, costly), a page at a time with
+// "Older" following the API's cursor, and one trace as a waterfall of its spans with
+// durations, tokens and cost per span.
 "use strict";
 
 (() => {
   const { json, el, money, num, ms, when } = Coach;
   const $ = (id) => document.getElementById(id);
+
+  // The list a page at a time: the turns shown so far, where the next page starts, and the
+  // filters they were asked for (so "Older" goes on with those, whatever the form says now).
+  const list = { traces: [], next: null, filters: "", asked: 0, selected: null };
 
   function query() {
     const params = new URLSearchParams({ limit: "100" });
@@ -14,20 +19,37 @@
     return params.toString();
   }
 
-  async function list() {
-    const { traces } = await json(`/api/traces?${query()}`);
+  // A new list (older=false) with the form's filters, or the next page of the current one.
+  async function load(older = false) {
+    if (!older) Object.assign(list, { traces: [], next: null, filters: query() });
+    const params = new URLSearchParams(list.filters);
+    if (older) params.set("cursor", list.next);
+    const asked = ++list.asked;
+    const page = await json(`/api/traces?${params}`);
+    if (asked !== list.asked) return list.traces;  // a newer request replaced this one
+    list.traces = list.traces.concat(page.traces);
+    list.next = page.next_cursor;
+    draw();
+    return list.traces;
+  }
+
+  function draw() {
+    // A filtered page can be empty and still not the last: the server looks at a bounded
+    // number of turns per request, so say that older ones may still match.
+    const none = list.next ? "None of the latest turns match; Older looks further back." : "No traces match.";
     $("trace-list").replaceChildren(
       el("thead", {}, el("tr", {}, ["time (UTC)", "duration", "step", "calls", "tokens", "cost", ""]
         .map((h, i) => el("th", { class: i && i < 6 ? "num" : "" }, h)))),
-      el("tbody", {}, traces.length ? traces.map((t) => el("tr", {
-        "data-trace": t.trace_id, onclick: () => show(t.trace_id) },
+      el("tbody", {}, list.traces.length ? list.traces.map((t) => el("tr", {
+        "data-trace": t.trace_id, class: t.trace_id === list.selected ? "selected" : undefined,
+        onclick: () => show(t.trace_id) },
       el("td", {}, when(t.start_time)), el("td", { class: "num" }, ms(t.duration_ms)),
       el("td", { class: "num" }, t.step || "-"), el("td", { class: "num" }, t.model_calls),
       el("td", { class: "num" }, tokens(t)),
       el("td", { class: "num" }, money(t.cost_usd, 6)),
       el("td", {}, t.error ? el("span", { class: "badge warn" }, "error") : "")))
-        : el("tr", {}, el("td", { colspan: 7, class: "muted" }, "No traces match."))));
-    return traces;
+        : el("tr", {}, el("td", { colspan: 7, class: "muted" }, none))));
+    $("trace-older").hidden = !list.next;
   }
 
   function depths(spans) {
@@ -66,6 +88,7 @@
   }
 
   async function show(traceId) {
+    list.selected = traceId;
     history.replaceState(null, "", `/traces?trace=${encodeURIComponent(traceId)}`);
     document.querySelectorAll("#trace-list tr.selected").forEach((r) => r.classList.remove("selected"));
     const row = document.querySelector(`#trace-list tr[data-trace="${CSS.escape(traceId)}"]`);
@@ -94,10 +117,16 @@
   }
 
   document.addEventListener("DOMContentLoaded", async () => {
-    const redraw = () => list().catch((err) => Coach.showError("traces-error", err));
+    const redraw = () => load().catch((err) => Coach.showError("traces-error", err));
     $("filters").addEventListener("submit", (e) => { e.preventDefault(); redraw(); });
+    const older = $("trace-older");
+    older.addEventListener("click", async () => {
+      older.disabled = true;  // one request per page: a second click would fetch it twice
+      try { await load(true); } catch (err) { Coach.showError("traces-error", err); }
+      older.disabled = false;
+    });
     try {
-      const traces = await list();
+      const traces = await load();
       const wanted = new URLSearchParams(location.search).get("trace") || (traces[0] && traces[0].trace_id);
       if (wanted) await show(wanted);
     } catch (err) { Coach.showError("traces-error", err); }
