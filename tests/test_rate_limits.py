@@ -194,7 +194,7 @@ def test_a_refused_key_is_refused_from_memory_until_its_window_ends(engine: Engi
     assert first.value.retry_after == 1
     counted = len(statements)
     for _ in range(50):  # the flood past the limit
-        with pytest.raises(RateLimited, match=r"signin: at most 2 per 1 second\); try again in 1 s"):
+        with pytest.raises(RateLimited, match=r"at most 2 per 1 second\); try again in 1 s"):
             guard.hit("signin", "10.0.0.1")
         with pytest.raises(RateLimited):
             guard.check("signin", "10.0.0.1")
