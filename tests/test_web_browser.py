@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from agent.threads import Threads
 from memory.users import ensure_user
 from tests.test_paging import seed_projects, seed_turns
 from tests.webserver import STEP_ONE, Server, running
@@ -155,6 +156,20 @@ def test_traces_and_projects_pages_load_the_next_page(server: Server, page: Any)
     cards.nth(24).wait_for()
     page.locator("#projects-more").wait_for(state="hidden")
     assert [int(cards.nth(i).get_attribute("data-project")) for i in range(25)] == projects
+
+    # The chat's thread list: 50 at a time, then "older threads…" for the next page.
+    threads = Threads(server.engine, learner)
+    made = [threads.open() for _ in range(55)]
+    page.goto("/")
+    options = page.locator("#thread-select option")
+    options.nth(50).wait_for(state="attached")
+    assert options.count() == 51 and options.nth(50).inner_text() == "older threads…"
+    page.select_option("#thread-select", "__older__")
+    options.nth(54).wait_for(state="attached")
+    options.nth(55).wait_for(state="detached")  # the sentinel is gone: that was the last page
+    shown = [options.nth(i).get_attribute("value") for i in range(55)]
+    assert sorted(shown) == sorted(made)  # each thread once, the sentinel gone
+    assert page.locator("#thread-select").input_value() == shown[0]  # still the open one
 
 
 # -- every page at a desktop and a phone size (issue 15, items 14-15) -------------------------

@@ -105,20 +105,42 @@
       turn.trace_id ? el("a", { href: `/traces?trace=${turn.trace_id}` }, "trace") : "no trace");
   }
 
-  async function loadThreads(selected) {
-    // The 50 most recently used threads (the API pages the rest); a thread opened by its
-    // link that is older than those is still offered.
-    const { threads } = await json("/api/threads?limit=50");
+  const OLDER = "__older__";  // the select's last option while the API has more pages
+  let threadsCursor = null, shownThreads = [];
+
+  function threadOption(t) {
+    return el("option", { value: t.thread_id },
+      `${t.project_title || "new thread"} · ${t.turns} turns · ${t.thread_id}`);
+  }
+
+  function drawThreads(selected) {
     const select = $("thread-select");
-    const options = threads.map((t) => el("option", { value: t.thread_id },
-      `${t.project_title || "new thread"} · ${t.turns} turns · ${t.thread_id}`));
-    if (selected && !threads.some((t) => t.thread_id === selected)) {
+    const options = shownThreads.map(threadOption);
+    if (selected && !shownThreads.some((t) => t.thread_id === selected)) {
       options.push(el("option", { value: selected }, `older thread · ${selected}`));
     }
+    if (threadsCursor) options.push(el("option", { value: OLDER }, "older threads…"));
     select.replaceChildren(...options);
-    threadId = selected || (threads[0] && threads[0].thread_id) || null;
     if (threadId) select.value = threadId;
-    return threads;
+  }
+
+  async function loadThreads(selected) {
+    // The 50 most recently used threads; "older threads…" follows the API's cursor. A
+    // thread opened by its link that is older than those is still offered.
+    const page = await json("/api/threads?limit=50");
+    shownThreads = page.threads;
+    threadsCursor = page.next_cursor;
+    threadId = selected || (shownThreads[0] && shownThreads[0].thread_id) || null;
+    drawThreads(selected);
+    return shownThreads;
+  }
+
+  async function olderThreads() {
+    const page = await json(`/api/threads?limit=50&cursor=${encodeURIComponent(threadsCursor)}`);
+    const known = new Set(shownThreads.map((t) => t.thread_id));
+    shownThreads = shownThreads.concat(page.threads.filter((t) => !known.has(t.thread_id)));
+    threadsCursor = page.next_cursor;
+    drawThreads(threadId);
   }
 
   async function openThread(id) {
@@ -170,20 +192,16 @@
   }
 
   document.addEventListener("DOMContentLoaded", async () => {
-    const wanted = new URLSearchParams(location.search).get("thread");
-    try {
-      await loadThreads(wanted);
-      if (threadId) await openThread(threadId);
-      // Not awaited: the composer's handlers below must be in place without delay.
-      if (!currentStep) showPlaybook(null).catch((err) => Coach.showError("chat-error", err));
-    } catch (err) { Coach.showError("chat-error", err); }
+    // The handlers first: the page answers a click while its threads are still loading.
     $("playbook-search").addEventListener("submit", (e) => {
       e.preventDefault();
       showPlaybook($("playbook-query").value.trim())
         .catch((err) => Coach.showError("chat-error", err));
     });
-    $("thread-select").addEventListener("change", (e) => openThread(e.target.value)
-      .catch((err) => Coach.showError("chat-error", err)));
+    $("thread-select").addEventListener("change", (e) => {
+      const chosen = e.target.value === OLDER ? olderThreads() : openThread(e.target.value);
+      chosen.catch((err) => Coach.showError("chat-error", err));
+    });
     $("new-thread").addEventListener("click", () => newThread()
       .catch((err) => Coach.showError("chat-error", err)));
     $("message").addEventListener("keydown", (e) => {
@@ -205,5 +223,12 @@
         document.querySelectorAll(".msg.streaming").forEach((n) => n.classList.remove("streaming"));
       }
     });
+    const wanted = new URLSearchParams(location.search).get("thread");
+    try {
+      await loadThreads(wanted);
+      if (threadId) await openThread(threadId);
+      // Not awaited: the transcript is the page's first concern, the playbook its second.
+      if (!currentStep) showPlaybook(null).catch((err) => Coach.showError("chat-error", err));
+    } catch (err) { Coach.showError("chat-error", err); }
   });
 })();
