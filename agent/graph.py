@@ -160,7 +160,7 @@ def _run(state: CoachState, rt: CoachRuntime, uses: list[Block]) -> dict[str, An
             ok, text = False, json.dumps({"error": f"{use['name']} is not available {where}",
                                           "available": list(allowed)})
         else:
-            result = rt.run_tool(tool, rt.tools(), use)
+            result = rt.run_tool(tool, rt.tools().for_call(use.get("id"), tool.name), use)
             ok, text = result.ok, result.text()
             if result.opened_project is not None:
                 project_id = result.opened_project

@@ -69,7 +69,8 @@ class OfflineCoach:
         return None  # estimates only: the offline coach costs nothing to call
 
     def complete(self, request: ModelRequest) -> ModelResponse:
-        blocks = self.decide(request.messages, request.records)
+        blocks = self.decide(request.messages, request.records,
+                             str(request.metadata.get("thread_id") or ""))
         prompt = json.dumps([request.system, request.messages, request.tools], default=str)
         usage = Usage(input_tokens=_estimate(prompt),
                       output_tokens=_estimate(json.dumps(blocks)))
@@ -83,7 +84,8 @@ class OfflineCoach:
 
     # -- the policy -------------------------------------------------------------------
 
-    def decide(self, messages: list[Message], ctx: dict[str, Any]) -> list[Block]:
+    def decide(self, messages: list[Message], ctx: dict[str, Any],
+               thread: str = "") -> list[Block]:
         turn = current_turn(messages)
         learner = text_of(turn[0]) if turn else ""
         results = results_of(turn)
@@ -94,17 +96,18 @@ class OfflineCoach:
         if isinstance(step5, str):
             return [{"type": "text", "text": step5}]
         if step5:
-            return [tool_use(messages, len(calls) + i, name, args)
+            return [tool_use(messages, len(calls) + i, name, args, thread)
                     for i, (name, args) in enumerate(step5)]
         if not calls:
             greeted = any(m["role"] == "assistant" for m in messages)
             planned = self.plan(learner, ctx, greeted=greeted, messages=messages)
             if isinstance(planned, str):
                 return [{"type": "text", "text": planned}]
-            return [tool_use(messages, i, name, args) for i, (name, args) in enumerate(planned)]
+            return [tool_use(messages, i, name, args, thread)
+                    for i, (name, args) in enumerate(planned)]
         follow_up = self.follow_up(calls, results, ctx)
         if follow_up:
-            return [tool_use(messages, len(calls) + i, name, args)
+            return [tool_use(messages, len(calls) + i, name, args, thread)
                     for i, (name, args) in enumerate(follow_up)]
         undo = bool(turn) and is_undo(learner)
         return [{"type": "text", "text": compose_reply(calls, results, ctx, undo=undo)}]
@@ -345,9 +348,12 @@ def results_of(turn: list[Message]) -> dict[str, dict[str, Any]]:
     return {use_id: {"ok": ok, **body} for use_id, (ok, body) in tool_results(turn).items()}
 
 
-def tool_use(messages: list[Message], index: int, name: str, args: dict[str, Any]) -> Block:
-    # Unique within a conversation, yet the same for the same history (replayable evals).
+def tool_use(messages: list[Message], index: int, name: str, args: dict[str, Any],
+             thread: str = "") -> Block:
+    # Unique within a conversation, yet the same for the same history (replayable evals, and
+    # a killed turn sent again is answered from its recorded calls: tools/effects.py). The
+    # thread is in the seed: two threads opening with the same words make different calls.
     history = json.dumps(messages[-4:], sort_keys=True, default=str)
-    seed = f"{len(messages)}:{history}:{index}:{name}"
+    seed = f"{thread}:{len(messages)}:{history}:{index}:{name}"
     digest = hashlib.sha1(seed.encode()).hexdigest()[:22]
     return {"type": "tool_use", "id": f"toolu_{digest}", "name": name, "input": args}

@@ -330,9 +330,27 @@ def m007_rate_limits(conn: Connection) -> None:
     md.create_all(conn, tables=[counters, slots])
 
 
+def m009_tool_calls(conn: Connection) -> None:
+    """#16: the tool calls whose effects were committed, keyed by the model's tool_use id,
+    so a call run again (a resumed or retried turn) is answered from here, not repeated."""
+    md = MetaData()
+    Table("users", md, Column("id", Integer, primary_key=True))
+    calls = Table(
+        "tool_calls", md,
+        Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+        Column("call_id", String(200), primary_key=True),
+        Column("tool", String(60), nullable=False),
+        Column("thread_id", String(64)),
+        Column("ok", Boolean, nullable=False),
+        Column("result", JSON, nullable=False),
+        _at("created_at"),
+    )
+    md.create_all(conn, tables=[calls])
+
+
 MIGRATIONS: list[Migration] = [m001_initial, m002_thread_lease, m003_spans, m004_web_sessions,
                                m005_postmortem_batches, m006_portfolio, m007_rate_limits,
-                               m008_ingest]
+                               m008_ingest, m009_tool_calls]
 
 
 def _ensure_table(conn: Connection) -> None:

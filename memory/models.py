@@ -1,4 +1,4 @@
-"""The coach's records: learners, projects, evidence, lessons, transcript, ledger.
+"""The coach's records: learners, projects, evidence, lessons, transcript, ledger, tool calls.
 
 These SQLModel classes describe the schema that `memory.migrations` builds; a test
 keeps the two in step.
@@ -325,3 +325,18 @@ class ReceivedSpan(SQLModel, table=True):
     attributes: dict[str, Any] = Field(default_factory=dict,
                                        sa_column=Column(JSON, nullable=False))
     received_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class ToolCall(SQLModel, table=True):
+    """A tool call whose effect was committed, keyed by the model's tool_use id and written
+    in the effect's own transaction: a turn that runs the same call again (resumed after a
+    crash, retried by LangGraph) gets this result back instead of a second effect."""
+
+    __tablename__ = "tool_calls"
+    user_id: int = Field(foreign_key="users.id", primary_key=True)
+    call_id: str = Field(primary_key=True, max_length=200)
+    tool: str = Field(max_length=60)
+    thread_id: str | None = Field(default=None, max_length=64)
+    ok: bool = True
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)

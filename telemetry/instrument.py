@@ -217,6 +217,8 @@ class ToolTracer:
                 set_status_on_exception=False) as span, record_redacted(span):
             result = tool(ctx, use.get("input"))
             span.set_attribute("coach.tool.outcome", "ok" if result.ok else "error")
+            if result.replayed:  # answered from the call's record: no second effect
+                span.set_attribute("coach.tool.replayed", True)
             if not result.ok:
                 span.set_attribute("error.type", "tool_error")
                 span.set_status(StatusCode.ERROR, self.redact(str(result.content.get("error",

@@ -286,3 +286,89 @@ def test_a_serve_worker_killed_mid_turn_loses_and_duplicates_nothing(
         assert [t.lease_owner for t in s.exec(select(Thread)).all()] == [None] * len(names)
         assert len(s.exec(select(Project)).all()) == len(names)
     engine.dispose()
+
+
+@pytest.fixture
+def first_fetch_hangs() -> Iterator[tuple[str, threading.Event]]:
+    """A trace link whose first fetch hangs (until the test is over) and every later one
+    answers at once: the resumed turn can finish. The event says the first fetch began."""
+    fetching, release = threading.Event(), threading.Event()
+
+    class FirstHangs(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server API
+            if not fetching.is_set():
+                fetching.set()
+                release.wait(30)
+                return  # its client was killed: nobody is left to answer
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<html><body>trace 1</body></html>")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FirstHangs)
+    worker = threading.Thread(target=server.serve_forever, daemon=True)
+    worker.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/trace/1", fetching
+    release.set()
+    server.shutdown()
+    server.server_close()
+    worker.join()
+
+
+def evidence_kinds(db: str) -> list[str]:
+    engine = open_engine(db)
+    try:
+        with session_scope(engine) as s:
+            return sorted(e.kind for e in s.exec(select(Evidence)).all())
+    finally:
+        engine.dispose()
+
+
+def test_a_tool_effect_committed_before_the_kill_is_not_repeated_when_the_turn_is_resent(
+        first_fetch_hangs, coach_home, tmp_path: Path) -> None:
+    """The offline coach turns the message into two calls: record the evals (committed at
+    once), then verify the trace link (a fetch that hangs). Killed during the fetch and sent
+    again in a new process, the turn makes the same calls with the same ids: the evals are
+    recorded once, the link is checked, and the transcript keeps both attempts."""
+    link, fetching = first_fetch_hangs
+    db = f"sqlite:///{tmp_path / 'coach.db'}"
+    engine = open_engine(db)
+    try:
+        user_id = ensure_user(engine, "ada")
+        with session_scope(engine) as s:
+            s.add(Project(user_id=user_id, title="Handover Helper", step="harden", **{
+                k: v for k, v in PROJECT.items() if k != "title"}))
+    finally:
+        engine.dispose()
+    env = coach_env(coach_home, private_urls=True)  # no API key: the offline coach
+    chat = ("--db", db, "--user", "ada", "chat", "--json", "--thread", "t1")
+    message = f"Evals: 24 cases, 91% pass, graded by pytest Tracing: Langfuse {link}"
+    first = run_coach(*chat, env=env, stdin=lines_in(["status"]))
+    assert first.returncode == 0, first.stderr
+
+    killed = start_coach(*chat, env=env)
+    assert killed.stdin is not None
+    killed.stdin.write(message + "\n")
+    killed.stdin.flush()
+    kill_when(killed, fetching.is_set)
+    assert evidence_kinds(db) == ["evals"]  # the first call's effect was committed
+
+    resumed = run_coach(*chat, env=env, stdin=lines_in([message]), timeout=60)
+    assert resumed.returncode == 0, resumed.stderr
+    [turn] = json_turns(resumed.stdout)
+    assert turn["turn"] == 3
+    assert [(c["name"], c["input"]["kind"], c["ok"]) for c in turn["tool_calls"]] == [
+        ("record_evidence", "evals", True), ("record_evidence", "observability", True)]
+    assert evidence_kinds(db) == ["evals", "observability"]  # the evals once, not twice
+
+    rows = transcript(db)
+    assert {r[0] for r in rows} == {1, 2, 3}
+    killed_turn = [r for r in rows if r[0] == 2]
+    assert [(seq, role) for _, seq, role, _ in killed_turn] == [(0, "user"), (1, "error")]
+    assert "91% pass" in killed_turn[0][3] and UNFINISHED in killed_turn[1][3]
+    resumed_turn = [r for r in rows if r[0] == 3]
+    assert resumed_turn[0][2] == "user" and "91% pass" in resumed_turn[0][3]
+    assert resumed_turn[-1][2] == "assistant"

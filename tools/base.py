@@ -6,7 +6,7 @@ import functools
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Network, IPv6Network
 from typing import TYPE_CHECKING, Any
 
@@ -14,8 +14,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from memory.models import Project
+from memory.models import Project, ToolCall
 from seam.pricing import PriceTable
+from tools.effects import recorded_call
 
 if TYPE_CHECKING:
     from tools.outbound import Outbound
@@ -56,6 +57,14 @@ class ToolContext:
     # Writes a post-mortem from an evidence bundle; the offline drafter when None.
     # A drafter returns the Markdown, or a tools.sentences.Draft with every sentence's sources.
     drafter: Callable[[dict[str, Any]], Any] | None = None
+    # The tool_use block being run (its id and tool): a writing tool's effect is recorded
+    # under that id, so the same call run again is answered, not repeated (tools.effects).
+    call_id: str | None = None
+    call_tool: str = ""
+
+    def for_call(self, call_id: str | None, tool: str) -> ToolContext:
+        """This context for one tool call. A copy: a turn's calls share one context."""
+        return replace(self, call_id=call_id, call_tool=tool)
 
 
 class Args(BaseModel):
@@ -68,6 +77,8 @@ class ToolResult:
     content: dict[str, Any] = field(default_factory=dict)
     # The project this call created, which the thread coaches from now on.
     opened_project: int | None = None
+    # Answered from the record of an earlier run of the same call, which had the effect.
+    replayed: bool = False
 
     @property
     def project_id(self) -> int | None:
@@ -86,6 +97,9 @@ class Tool:
     run: Callable[[ToolContext, Any], dict[str, Any]]
     # Whether a successful call starts a project that the thread then follows.
     opens_project: bool = False
+    # Whether the tool stores something: then its run records the call (tools.effects),
+    # and a call already recorded is answered from that record instead of run again.
+    writes: bool = False
 
     @property
     def description(self) -> str:
@@ -96,6 +110,9 @@ class Tool:
         return _definition(self.name, self.description, self.args)
 
     def __call__(self, ctx: ToolContext, raw: Any) -> ToolResult:
+        done = recorded_call(ctx) if self.writes else None
+        if done is not None:
+            return self._replay(done)
         if not isinstance(raw, dict):
             return ToolResult(False, {"error": f"{self.name} takes an object of arguments"})
         try:
@@ -108,11 +125,25 @@ class Tool:
         except ToolError as exc:
             return ToolResult(False, {"error": str(exc)})
         except Exception as exc:  # a bug must not end the learner's turn
+            done = recorded_call(ctx) if self.writes else None
+            if done is not None:
+                # Another process ran this same call meanwhile: its record won the key and
+                # this run's effect rolled back with it.
+                return self._replay(done)
             log.exception("tool %s failed", self.name)
             return ToolResult(False, {"error": f"{self.name} failed unexpectedly: "
                                                f"{type(exc).__name__}"})
-        pid = content.get("project_id") if self.opens_project else None
-        return ToolResult(True, content, pid if isinstance(pid, int) else None)
+        return self._result(True, content)
+
+    def _result(self, ok: bool, content: dict[str, Any], replayed: bool = False) -> ToolResult:
+        pid = content.get("project_id") if self.opens_project and ok else None
+        return ToolResult(ok, content, pid if isinstance(pid, int) else None, replayed)
+
+    def _replay(self, done: ToolCall) -> ToolResult:
+        if done.tool != self.name:
+            return ToolResult(False, {"error": f"call id {done.call_id} was already used for "
+                                               f"{done.tool}; a new call needs a new id"})
+        return self._result(done.ok, {**done.result, "replayed": True}, replayed=True)
 
 
 @functools.cache

@@ -16,6 +16,7 @@ from seam.pricing import Usage, price_table
 from tools.audit import AuditError, audit_repository
 from tools.base import Args, Tool, ToolContext, ToolError, own_project
 from tools.deployment import AddressPolicy, check_deployment_url
+from tools.effects import record_call
 from tools.outbound import network_check
 
 
@@ -39,7 +40,7 @@ def check_deployment(ctx: ToolContext, args: CheckDeploymentArgs) -> dict[str, A
     with session_scope(ctx.engine) as s:
         s.add(Evidence(project_id=args.project_id, kind="deployment", details=result,
                        verified=True, ok=check.ok))
-    return {"project_id": args.project_id, **result}
+        return record_call(s, ctx, {"project_id": args.project_id, **result})
 
 
 class RecordEvidenceArgs(Args):
@@ -112,7 +113,7 @@ def record_evidence(ctx: ToolContext, args: RecordEvidenceArgs) -> dict[str, Any
         s.flush()
         out = {"project_id": args.project_id, "evidence_id": ev.id, "kind": ev.kind,
                "details": ev.details, "verified": verified}
-    return {**out, "note": note} if note else out
+        return record_call(s, ctx, {**out, "note": note} if note else out)
 
 
 # Reserved for examples (RFC 2606, RFC 6761): such a link cannot be a real dashboard.
@@ -163,8 +164,8 @@ def record_lesson(ctx: ToolContext, args: RecordLessonArgs) -> dict[str, Any]:
         lesson = Lesson(project_id=args.project_id, kind=args.kind, text=args.text)
         s.add(lesson)
         s.flush()
-        return {"project_id": args.project_id, "lesson_id": lesson.id, "kind": lesson.kind,
-                "text": lesson.text}
+        return record_call(s, ctx, {"project_id": args.project_id, "lesson_id": lesson.id,
+                                    "kind": lesson.kind, "text": lesson.text})
 
 
 class AuditArgs(Args):
@@ -189,7 +190,7 @@ def audit_repository_tool(ctx: ToolContext, args: AuditArgs) -> dict[str, Any]:
             details["how"] = f"the coach audited the repository at commit {audit.short_commit}"
         s.add(Evidence(project_id=args.project_id, kind="audit", details=details,
                        verified=True, ok=audit.is_git and audit.commits > 0))
-    return {"project_id": args.project_id, **details}
+        return record_call(s, ctx, {"project_id": args.project_id, **details})
 
 
 class ProjectUsageArgs(Args):
@@ -222,15 +223,16 @@ def record_project_usage(ctx: ToolContext, args: ProjectUsageArgs) -> dict[str, 
                            cache_creation_input_tokens=args.cache_creation_input_tokens,
                            requests=args.requests, period=args.period, cost_usd=cost)
         s.add(row)
-    return {"project_id": args.project_id, "model": args.model,
-            "cost_usd": None if cost is None else str(cost),
-            "cost_known": cost is not None, "period": args.period, "requests": args.requests}
+        return record_call(s, ctx, {
+            "project_id": args.project_id, "model": args.model,
+            "cost_usd": None if cost is None else str(cost), "cost_known": cost is not None,
+            "period": args.period, "requests": args.requests})
 
 
 EVIDENCE_TOOLS = [
-    Tool("check_deployment", CheckDeploymentArgs, check_deployment),
-    Tool("record_evidence", RecordEvidenceArgs, record_evidence),
-    Tool("record_lesson", RecordLessonArgs, record_lesson),
-    Tool("audit_repository", AuditArgs, audit_repository_tool),
-    Tool("record_project_usage", ProjectUsageArgs, record_project_usage),
+    Tool("check_deployment", CheckDeploymentArgs, check_deployment, writes=True),
+    Tool("record_evidence", RecordEvidenceArgs, record_evidence, writes=True),
+    Tool("record_lesson", RecordLessonArgs, record_lesson, writes=True),
+    Tool("audit_repository", AuditArgs, audit_repository_tool, writes=True),
+    Tool("record_project_usage", ProjectUsageArgs, record_project_usage, writes=True),
 ]

@@ -15,6 +15,7 @@ from memory.store import session_scope
 from tools.base import Args, Tool, ToolContext, ToolError, own_project
 from tools.bundle import evidence_bundle
 from tools.drafter import TARGET_WORDS, offline_compose
+from tools.effects import record_call
 from tools.gates import POSTMORTEM_WORDS, missing_sections, word_count
 from tools.grounding import grounding_report
 from tools.sentences import TODO, Draft, Todo, as_json, sentences_of
@@ -71,8 +72,8 @@ def submit_postmortem(ctx: ToolContext, args: SubmitPostmortemArgs) -> dict[str,
         project = own_project(s, ctx, args.project_id)
         report = postmortem_report(args.text, evidence_bundle(s, project))
         version = store_version(s, args.project_id, "submission", args.text, report)
-        return {"project_id": args.project_id, "version": version, **report,
-                "passed_checks": not report["failed"]}
+        return record_call(s, ctx, {"project_id": args.project_id, "version": version,
+                                    **report, "passed_checks": not report["failed"]})
 
 
 def store_version(s: Session, project_id: int, source: str, text: str,
@@ -111,10 +112,11 @@ def draft_postmortem(ctx: ToolContext, args: DraftArgs) -> dict[str, Any]:
         report = postmortem_report(text, bundle, sentences) | {"sentences": sentences,
                                                                 "todos": todos}
         version = store_version(s, args.project_id, "draft", text, report)
-    return {"project_id": args.project_id, "version": version, "words": report["words"],
+        return record_call(s, ctx, {
+            "project_id": args.project_id, "version": version, "words": report["words"],
             "target_words": TARGET_WORDS, "sections": section_names(text),
             "grounding": report["grounding"], "failed": report["failed"], "text": text,
-            "sentences": sentences, "todos": todos}
+            "sentences": sentences, "todos": todos})
 
 
 def compose(ctx: ToolContext, bundle: dict[str, Any]) -> Draft:
@@ -137,8 +139,9 @@ def section_names(text: str) -> list[str]:
     return [line[3:].strip() for line in text.splitlines() if line.startswith("## ")]
 
 
-POSTMORTEM_TOOLS = [Tool("submit_postmortem", SubmitPostmortemArgs, submit_postmortem),
-                    Tool("draft_postmortem", DraftArgs, draft_postmortem)]
+POSTMORTEM_TOOLS = [Tool("submit_postmortem", SubmitPostmortemArgs, submit_postmortem,
+                         writes=True),
+                    Tool("draft_postmortem", DraftArgs, draft_postmortem, writes=True)]
 
 
 def stale_projects(engine: Engine, user_id: int) -> list[int]:

@@ -12,6 +12,7 @@ from memory.paging import make_cursor, read_cursor
 from memory.store import session_scope
 from tools.base import Args, Tool, ToolContext, ToolError, own_project
 from tools.consistency import recheck_record, refusal, resolved_record, weakening
+from tools.effects import record_call
 from tools.evidence_text import sentence, strength
 from tools.gates import (
     CAPABILITIES,
@@ -139,8 +140,9 @@ def create_project(ctx: ToolContext, args: CreateProjectArgs) -> dict[str, Any]:
         _apply(project, args)
         s.add(project)
         s.flush()
-        return {"project_id": project.id, "step": project.step,
-                "difficulty": project.difficulty, "gate": project_view(s, project)["gate"]}
+        return record_call(s, ctx, {"project_id": project.id, "step": project.step,
+                                    "difficulty": project.difficulty,
+                                    "gate": project_view(s, project)["gate"]})
 
 
 class UpdateProjectArgs(ProjectFields):
@@ -217,7 +219,8 @@ def update_project(ctx: ToolContext, args: UpdateProjectArgs) -> dict[str, Any]:
             s.add(Evidence(project_id=project.id, kind="audit", details=remote.as_details(),
                            verified=True, ok=remote.ok))
         s.flush()
-        return {"project_id": project.id, "updated": changed, "project": project_view(s, project)}
+        return record_call(s, ctx, {"project_id": project.id, "updated": changed,
+                                    "project": project_view(s, project)})
 
 
 class ProjectIdArgs(Args):
@@ -248,8 +251,9 @@ def advance_step(ctx: ToolContext, args: ProjectIdArgs) -> dict[str, Any]:
         assert project.id is not None
         s.add(StepTransition(project_id=project.id, from_step=before, to_step=project.step,
                              thread_id=ctx.thread_id))
-        return {"ok": True, "project_id": project.id, "from_step": before,
-                "step": project.step, "warnings": gate.warnings}
+        # Only a step that moved is recorded: a refusal changed nothing, and may be retried.
+        return record_call(s, ctx, {"ok": True, "project_id": project.id, "from_step": before,
+                                    "step": project.step, "warnings": gate.warnings})
 
 
 class NextProjectArgs(ProjectFields):
@@ -276,9 +280,10 @@ def start_next_project(ctx: ToolContext, args: NextProjectArgs) -> dict[str, Any
         _apply(project, args)
         s.add(project)
         s.flush()
-        return {"project_id": project.id, "difficulty": project.difficulty,
-                "previous": {"project_id": previous.id, "difficulty": previous.difficulty},
-                "step": project.step}
+        return record_call(s, ctx, {
+            "project_id": project.id, "difficulty": project.difficulty,
+            "previous": {"project_id": previous.id, "difficulty": previous.difficulty},
+            "step": project.step})
 
 
 class NoArgs(Args):
@@ -333,9 +338,10 @@ def _readiness(s: Session, user_id: int) -> dict[str, Any]:
 
 
 PROJECT_TOOLS = [
-    Tool("create_project", CreateProjectArgs, create_project, opens_project=True),
-    Tool("update_project", UpdateProjectArgs, update_project),
-    Tool("advance_step", ProjectIdArgs, advance_step),
-    Tool("start_next_project", NextProjectArgs, start_next_project, opens_project=True),
+    Tool("create_project", CreateProjectArgs, create_project, opens_project=True, writes=True),
+    Tool("update_project", UpdateProjectArgs, update_project, writes=True),
+    Tool("advance_step", ProjectIdArgs, advance_step, writes=True),
+    Tool("start_next_project", NextProjectArgs, start_next_project, opens_project=True,
+         writes=True),
     Tool("get_portfolio", NoArgs, get_portfolio),
 ]
