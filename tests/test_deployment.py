@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -79,6 +81,8 @@ class Handler(BaseHTTPRequestHandler):
             "pause": self._pause,
             "marker": lambda: self._marker(int(arg)),
             "garbage": self._garbage,
+            # Not UTF-8 (Latin-1 and a stray byte), with a Streamlit marker after it.
+            "latin": lambda: self._send(200, b"<html>caf\xe9 \xff" + STREAMLIT_PAGE),
         }
         try:
             routes.get(head, lambda: self._send(404, b"not found"))()
@@ -646,3 +650,156 @@ def test_the_reasons_read_as_sentences(server: Server) -> None:
     assert page.warnings == (
         "this page looks like a Streamlit app; fine for a demo, but a portfolio project "
         "reads better with a real front end or API",)
+
+
+# --- TLS, proxies, encodings, connecting: the rest of what mutation testing found ------------
+
+
+def test_a_url_that_is_not_a_string_fails_cleanly(connections: list) -> None:
+    result = check_deployment_url(123, resolver=no_network)  # type: ignore[arg-type]
+    assert result.ok is False and result.reason == "not a URL: 123"
+    assert connections == []
+
+
+def test_a_page_that_is_not_utf8_is_read_past_its_bad_bytes(server: Server) -> None:
+    result = check_deployment_url(f"{server.base}/latin", policy=LOCAL)
+    assert result.ok is True and result.reason == "HTTP 200"
+    assert result.streamlit is True  # the marker after the bad bytes was still seen
+
+
+def test_the_check_asks_for_an_uncompressed_body(server: Server) -> None:
+    # A compressed body would make the byte cap count compressed bytes (a zip bomb).
+    check_deployment_url(f"{server.base}/ok", policy=LOCAL)
+    sent = {k.lower(): v for k, v in server.requests[-1]["headers"].items()}
+    assert sent["accept-encoding"].lower() == "identity"
+
+
+@dataclass
+class Proxy:
+    url: str
+    seen: list[str]
+
+
+@pytest.fixture
+def env_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[Proxy]:
+    """A proxy on 127.0.0.1 named by the usual variables; it answers every request 200."""
+    seen: list[str] = []
+
+    class ProxyHandler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server API
+            seen.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), ProxyHandler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(name, url)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    yield Proxy(url, seen)
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_the_environment_lends_the_check_no_proxy_and_no_credentials(
+        server: Server, env_proxy: Proxy, tmp_path: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Through a proxy, the address guard would check the proxy, not the host it fetches;
+    # and the operator's ~/.netrc passwords must never go to a host a learner names.
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login operator password hunter2\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    result = check_deployment_url(f"{server.base}/ok", policy=LOCAL)
+    assert result.ok is True
+    assert env_proxy.seen == []
+    assert [r["path"] for r in server.requests] == ["/ok"]
+    sent = {k.lower() for k in server.requests[0]["headers"]}
+    assert "authorization" not in sent
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (cert file, key file), made by openssl."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", key, "-out", cert, "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.fixture
+def tls_server(certificate: tuple[str, str]) -> Iterator[Server]:
+    srv = Server(base="", port=0)
+    httpd = ThreadingHTTPServer(
+        ("127.0.0.1", 0), type("TLSHandler", (Handler,), {"server_state": srv}))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    srv.port = httpd.server_address[1]
+    srv.base = f"https://127.0.0.1:{srv.port}"
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    yield srv
+    srv.stop.set()
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_https_with_a_trusted_certificate_is_checked_to_the_end(
+        tls_server: Server, certificate: tuple[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", certificate[0])  # trust this test's own CA
+    result = check_deployment_url(f"{tls_server.base}/r1", policy=LOCAL, timeout=5)
+    assert result.ok is True, result.reason
+    assert result.reason == "HTTP 200 after 2 redirects"
+    assert result.final_url == f"{tls_server.base}/ok"
+    # The deadline still bounds reads once the connection is TLS.
+    drip = check_deployment_url(f"{tls_server.base}/drip", policy=LOCAL, timeout=0.5)
+    assert drip.ok is False and drip.reason == "timed out after 0.5 s"
+
+
+def test_https_with_an_untrusted_certificate_fails_as_tls(tls_server: Server) -> None:
+    result = check_deployment_url(f"{tls_server.base}/ok", policy=LOCAL, timeout=5)
+    assert result.ok is False
+    assert result.reason.startswith("TLS error")
+
+
+def finishes(check: Callable[[], DeploymentCheck], within: float) -> DeploymentCheck:
+    """`check()`, which must return in `within` seconds (a check that hangs fails here)."""
+    out: list[DeploymentCheck] = []
+    worker = threading.Thread(target=lambda: out.append(check()), daemon=True)
+    worker.start()
+    worker.join(within)
+    assert out, f"the check was still running after {within} s"
+    return out[0]
+
+
+def test_a_tls_handshake_that_never_answers_ends_at_the_deadline() -> None:
+    # Accepts the connection and never says a word: the handshake waits on the deadline.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        result = finishes(lambda: check_deployment_url(
+            f"https://127.0.0.1:{port}/", policy=LOCAL, timeout=0.5), within=10)
+    assert result.ok is False and result.reason == "timed out after 0.5 s"
+
+
+def test_a_host_that_drops_connection_attempts_ends_at_the_deadline() -> None:
+    # A full accept queue: Linux drops the next SYNs, as a firewalled host does.
+    with socket.socket() as listener, socket.socket() as first:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        first.connect(("127.0.0.1", port))
+        result = finishes(lambda: check_deployment_url(
+            f"http://127.0.0.1:{port}/", policy=LOCAL, timeout=0.5), within=10)
+    assert result.ok is False and result.reason == "timed out after 0.5 s"

@@ -286,7 +286,9 @@ def _client(policy: AddressPolicy, resolver: Resolver, timeout: float,
         ssl_context=httpx.create_ssl_context(),
         network_backend=_GuardedBackend(policy, resolver, deadline),
     )
-    # trust_env=False: an HTTP(S)_PROXY from the environment would bypass the guarded backend.
+    # trust_env=False: nothing from the environment (proxies, netrc) may reach a learner's
+    # host. httpx already ignores environment proxies when handed a transport; this keeps
+    # it so should that change, since a proxy would bypass the guarded backend.
     return httpx.Client(
         transport=transport,
         trust_env=False,
