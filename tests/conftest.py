@@ -40,6 +40,22 @@ def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'coach.db'}"
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
+    """The test runs once on SQLite and once on PostgreSQL (its own schema)."""
+    if request.param == "sqlite":
+        return sqlite_url
+    pg: str = request.getfixturevalue("pg_url")
+    return pg
+
+
+@pytest.fixture
+def store_engine(store_url: str) -> Iterator[Engine]:
+    eng = open_engine(store_url)
+    yield eng
+    eng.dispose()
+
+
 @pytest.fixture
 def engine(sqlite_url) -> Iterator[Engine]:
     eng = open_engine(sqlite_url)

@@ -29,7 +29,7 @@ from memory.models import (
     StepTransition,
     ToolCall,
 )
-from memory.store import open_engine, session_scope
+from memory.store import session_scope
 from memory.users import ensure_user
 from telemetry.instrument import ToolTracer
 from tests.doubles import ScriptedModel, use
@@ -44,14 +44,9 @@ WRITING = {"create_project", "update_project", "advance_step", "start_next_proje
 LESSON = {"kind": "worked", "text": "one feature first kept the scope honest"}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, engine: Engine) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        yield engine
-        return
-    pg = open_engine(request.getfixturevalue("pg_url"))
-    yield pg
-    pg.dispose()
+@pytest.fixture
+def store(store_engine: Engine) -> Engine:
+    return store_engine
 
 
 @pytest.fixture

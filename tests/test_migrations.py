@@ -32,12 +32,9 @@ from memory.store import open_engine
 NAMES = [m.__name__ for m in MIGRATIONS]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
-    if request.param == "sqlite":
-        return sqlite_url
-    pg: str = request.getfixturevalue("pg_url")
-    return pg
+@pytest.fixture
+def url(store_url: str) -> str:
+    return store_url
 
 
 @pytest.fixture

@@ -89,11 +89,9 @@ def pages(c: httpx.Client, path: str, key: str, between: Any = None,
         assert len(answers) < 100, "the cursor does not advance"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
-    url = (f"sqlite:///{tmp_path / 'paging.db'}" if request.param == "sqlite"
-           else request.getfixturevalue("pg_url"))
-    with running(url, tmp_path / "home") as srv:
+@pytest.fixture
+def server(store_url: str, tmp_path: Path) -> Iterator[Server]:
+    with running(store_url, tmp_path / "home") as srv:
         yield srv
 
 

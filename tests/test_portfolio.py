@@ -41,16 +41,11 @@ OPEN = AddressPolicy(allow_private=True)  # the local app is on loopback
 NEVER = (SECRET_TRANSCRIPT, LOCAL_REPO, "0.123456789", "DRAFT ONLY", "pc_")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[Engine]:
+@pytest.fixture
+def store(store_engine: Engine) -> Engine:
     """The same tests on SQLite and PostgreSQL (dates come back naive from one, aware
     from the other; the lease's atomic update must hold on both)."""
-    from memory.store import open_engine
-
-    url = sqlite_url if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    eng = open_engine(url)
-    yield eng
-    eng.dispose()
+    return store_engine
 
 
 @pytest.fixture

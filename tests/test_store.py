@@ -30,12 +30,9 @@ from memory.models import (
 from memory.store import StoreError, open_engine, session_scope
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
-    if request.param == "sqlite":
-        return sqlite_url
-    pg: str = request.getfixturevalue("pg_url")
-    return pg
+@pytest.fixture
+def url(store_url: str) -> str:
+    return store_url
 
 
 @pytest.fixture

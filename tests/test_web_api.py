@@ -346,11 +346,9 @@ def test_docs_and_pages_load_nothing_from_other_hosts(server: Server) -> None:
 
 # -- isolation: learner A with learner B's ids, on SQLite and PostgreSQL --------------------
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def isolated(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Server]:
-    url = (f"sqlite:///{tmp_path / 'iso.db'}" if request.param == "sqlite"
-           else request.getfixturevalue("pg_url"))
-    with running(url, tmp_path / "home") as srv:
+@pytest.fixture
+def isolated(store_url: str, tmp_path: Any) -> Iterator[Server]:
+    with running(store_url, tmp_path / "home") as srv:
         yield srv
 
 
