@@ -18,12 +18,12 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import col, select
 
 from agent.errors import CoachError, ThreadBusy
 from memory.models import Thread, TranscriptEntry, utcnow
-from memory.store import session_scope
+from memory.store import give_back_later, session_scope
 from tools.projects import active_project_id
 
 LEASE = timedelta(minutes=5)
@@ -192,7 +192,12 @@ class Threads:
         finally:
             stop.set()
             keeper.join()
-            self._set_lease(thread_id, None)
+            try:
+                self._set_lease(thread_id, None)
+            except SQLAlchemyError:
+                give_back_later(lambda: self._set_lease(thread_id, None),
+                                LEASE.total_seconds())
+                raise
 
 
 def _owner_is_dead(owner: str) -> bool:

@@ -31,6 +31,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
+from memory.store import give_back_later
+
 _md = MetaData()
 COUNTERS = Table("rate_counters", _md, C("key", String(200), primary_key=True),
                  C("hits", Integer, nullable=False), C("expires_at", Float, nullable=False))
@@ -122,6 +124,14 @@ class TurnSlots:
         return slot
 
     def give_back(self, slot: str) -> None:
+        """Free the slot; with the database away, as soon as it is back (the turn's own
+        answer does not depend on it)."""
+        try:
+            self._delete(slot)
+        except SQLAlchemyError:
+            give_back_later(lambda: self._delete(slot), self.ttl)
+
+    def _delete(self, slot: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(delete(SLOTS).where(SLOTS.c.id == slot))
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,28 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from memory.migrations import migrate
+
+log = logging.getLogger(__name__)
+
+
+def give_back_later(give_back: Callable[[], None], within_s: float) -> None:
+    """Retry `give_back` (freeing a lease or a slot) in the background until it works or
+    `within_s` has passed. A turn that ends while the database is away (a PostgreSQL
+    restart) could not free what it held; without this the thread or the learner's turn
+    slot would stay taken until it expires, minutes after the database came back."""
+    def retry() -> None:
+        deadline = time.monotonic() + within_s
+        pause = 0.5
+        while time.monotonic() < deadline:
+            time.sleep(pause)
+            try:
+                give_back()
+                return
+            except SQLAlchemyError:
+                pause = min(pause * 2, 5.0)
+        log.warning("could not give back a lease or slot within %.0f s", within_s)
+
+    threading.Thread(target=retry, name="give-back", daemon=True).start()
 
 
 class StoreError(Exception):

@@ -1,23 +1,31 @@
 """Rate limits and the per-learner running-turn cap, against real `coach serve --workers 2`
 processes: the counters live in the database (PostgreSQL here) or in Redis on 127.0.0.1,
-so every worker sees the same ones. Paging of GET /api/threads."""
+so every worker sees the same ones. Leases and slots a turn could not free while the
+database was away are freed once it is back. Paging of GET /api/threads."""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from agent.threads import Threads
 from agent.web.ratelimit import LIMITS_VARIABLE, RateLimited, make_guard
 from memory.accounts import add_user
+from memory.models import Thread
 from memory.ratelimits import SLOTS, DatabaseStorage, TurnSlots
-from memory.store import open_engine
+from memory.store import open_engine, session_scope
+from memory.users import ensure_user
 from telemetry.ingest import issue_token
 from tests.test_ingest import app_spans, new_project, stored
 from tests.test_web_serve import serving
@@ -231,3 +239,62 @@ def test_threads_are_listed_a_page_at_a_time_with_a_stable_cursor(tmp_path: Path
         default = c.get("/api/threads").json()
         assert len(default["threads"]) == 8 and default["next_cursor"] is None
         assert json.loads(json.dumps(default))  # plain JSON
+
+
+class Outage:
+    """The database refusing chosen statements while `on` is set (what a server restart
+    does to a turn that ends mid-restart), at the DB-API boundary."""
+
+    def __init__(self, engine: Engine, prefix: str):
+        self.on = threading.Event()
+
+        def refuse(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if self.on.is_set() and statement.lstrip().upper().startswith(prefix):
+                raise OperationalError(statement, None, Exception("server closed the connection"))
+
+        event.listen(engine, "before_cursor_execute", refuse)
+
+
+def eventually(check: Callable[[], bool], within: float = 10) -> bool:
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_a_lease_the_database_could_not_free_is_freed_once_it_is_back(engine: Engine) -> None:
+    threads = Threads(engine, ensure_user(engine, "ada"))
+    thread = threads.open()
+    outage = Outage(engine, "UPDATE THREADS")
+    with pytest.raises(SQLAlchemyError):
+        with threads.lease(thread):
+            outage.on.set()  # the turn ends while the database is away
+    assert lease_of(engine, thread) is not None  # not freed: the thread would stay busy
+    outage.on.clear()
+    assert eventually(lambda: lease_of(engine, thread) is None)
+    with Threads(engine, ensure_user(engine, "ada")).lease(thread):  # another session's turn
+        pass
+
+
+def test_a_turn_slot_the_database_could_not_free_is_freed_once_it_is_back(
+        engine: Engine) -> None:
+    slots = TurnSlots(engine, limit=1, ttl=300)
+    slot = slots.take(7)
+    assert slot is not None
+    outage = Outage(engine, "DELETE FROM TURN_SLOTS")
+    outage.on.set()
+    slots.give_back(slot)  # no error: the turn's answer does not depend on it
+    assert slots.running(7) == 1
+    outage.on.clear()
+    assert eventually(lambda: slots.running(7) == 0)
+    assert slots.take(7) is not None
+
+
+def lease_of(engine: Engine, thread_id: str) -> str | None:
+    with session_scope(engine) as s:
+        found = s.get(Thread, thread_id)
+        assert found is not None
+        s.refresh(found)
+        return found.lease_owner

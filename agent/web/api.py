@@ -128,12 +128,17 @@ def _entry_html(role: str, content: list[dict[str, Any]]) -> dict[str, str]:
 async def send_message(thread_id: ThreadId, body: MessageIn, request: Request, me: Me,
                        w: W) -> Response:
     """Send the learner's message; the coach answers with one turn."""
-    await run_in_threadpool(owned_thread, w, me, thread_id)
     message = check_message(body.text)
     guard = guard_of(request)
-    await run_in_threadpool(guard.hit, "messages", f"user:{me.id}")
-    # A slot among the learner's running turns, taken before the turn queues for a worker.
-    slot = await run_in_threadpool(guard.take_turn, me.id)
+
+    def admit() -> str:
+        owned_thread(w, me, thread_id)
+        guard.hit("messages", f"user:{me.id}")
+        # A slot among the learner's running turns, taken before the turn queues for a worker.
+        return guard.take_turn(me.id)
+
+    # One trip to the thread pool, not three: under load each trip waits behind other requests.
+    slot = await run_in_threadpool(admit)
     run = released(turn_runner(w, me, thread_id, message), lambda: guard.slots.give_back(slot))
     if "text/event-stream" in request.headers.get("accept", ""):
         return await stream_turn(run, w.turns)
