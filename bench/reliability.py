@@ -428,58 +428,73 @@ def learner_turns(base: str, token: str, text: str, n: int) -> list[float]:
 FLOOD_RATE = 100  # requests per second: 200× the bad-token limit, 10× every limit summed
 
 
-def flood(base: str, noisy: str, rate: float, until: Any, codes: Any) -> None:
-    """Run in its own process (an attacker is not the learner's process): bad tokens, bad
-    sign-ins and thread creation in turn, paced at `rate` requests per second."""
-    sent = 0
+def flood(base: str, noisy: str, rate: float, phase: Any, until: Any, codes: Any) -> None:
+    """Run in its own process (an attacker is not the learner's process), paced at `rate`
+    requests per second while `phase` says what to send: "refused" (bad tokens, bad
+    sign-ins and thread creation, in turn), "healthz" (the cheapest request there is, for
+    comparison) or "" (nothing)."""
     found: dict[str, int] = {}
-    started = time.perf_counter()
     with httpx.Client(base_url=base, timeout=30) as c:
         while not until.is_set():
-            kind = sent % 3
-            try:
-                if kind == 0:
-                    r = c.get("/api/threads", headers={"Authorization": "Bearer pc_bad"})
-                elif kind == 1:
-                    r = c.post("/signin", content=b"token=nope",
-                               headers={"content-type": "application/x-www-form-urlencoded"})
-                else:
-                    r = c.post("/api/threads", headers={"Authorization": f"Bearer {noisy}"})
-                answer = str(r.status_code)
-            except httpx.HTTPError as exc:
-                answer = type(exc).__name__
-            found[answer] = found.get(answer, 0) + 1
-            sent += 1
-            time.sleep(max(0.0, started + sent / rate - time.perf_counter()))
+            kind = phase.value.decode()
+            if not kind:
+                time.sleep(0.01)
+                continue
+            started, sent = time.perf_counter(), 0
+            while phase.value.decode() == kind and not until.is_set():
+                try:
+                    if kind == "healthz":
+                        r = c.get("/healthz")
+                    elif sent % 3 == 0:
+                        r = c.get("/api/threads", headers={"Authorization": "Bearer pc_bad"})
+                    elif sent % 3 == 1:
+                        r = c.post("/signin", content=b"token=nope",
+                                   headers={"content-type": "application/x-www-form-urlencoded"})
+                    else:
+                        r = c.post("/api/threads", headers={"Authorization": f"Bearer {noisy}"})
+                    answer = f"{kind} {r.status_code}"
+                except httpx.HTTPError as exc:
+                    answer = f"{kind} {type(exc).__name__}"
+                found[answer] = found.get(answer, 0) + 1
+                sent += 1
+                time.sleep(max(0.0, started + sent / rate - time.perf_counter()))
     codes.put(found)
 
 
-def rate_flood(tmp: Path, turns: int = 60, rate: float = FLOOD_RATE) -> dict[str, Any]:
+def rate_flood(tmp: Path, rounds: int = 3, turns: int = 30,
+               rate: float = FLOOD_RATE) -> dict[str, Any]:
+    """The learner's turns quiet, during the flood of refused requests, and during as many
+    health checks, interleaved over `rounds` so the machine's drift falls on all three."""
     import multiprocessing
 
     db = f"sqlite:///{tmp / 'flood.db'}"
     engine = open_engine(db)
     good, noisy = add_user(engine, "good"), add_user(engine, "noisy")
     engine.dispose()
-    # The learner's own 130 turns would pass the default 60 messages a minute.
-    env = base_env(tmp / "home", COACH_MODEL="offline", COACH_RATE_LIMITS="messages=600/minute")
-    codes: dict[int | str, int] = {}
+    # The learner's own 280 turns would pass the default 60 messages a minute.
+    env = base_env(tmp / "home", COACH_MODEL="offline", COACH_RATE_LIMITS="messages=6000/minute")
     spawn = multiprocessing.get_context("spawn")
+    taken: dict[str, list[float]] = {"": [], "refused": [], "healthz": []}
     with serve(db, tmp / "home", env) as (base, _):
         learner_turns(base, good, "status", 10)  # warm-up: connections, caches
-        quiet = learner_turns(base, good, "status", turns)
-        until, answers = spawn.Event(), spawn.Queue()
-        attacker = spawn.Process(target=flood, args=(base, noisy, rate, until, answers))
+        phase, until, answers = spawn.Array("c", 16), spawn.Event(), spawn.Queue()
+        attacker = spawn.Process(target=flood, args=(base, noisy, rate, phase, until, answers))
         attacker.start()
-        time.sleep(1.0)  # the flood is past every limit before the learner starts
-        started = time.perf_counter()
-        during = learner_turns(base, good, "status", turns)
-        flooded_s = time.perf_counter() - started
+        for _ in range(rounds):
+            for kind in taken:
+                phase.value = kind.encode()
+                time.sleep(0.5 if kind else 0.2)  # the flood is under way (or over)
+                taken[kind] += learner_turns(base, good, "status", turns)
+        phase.value = b""
         until.set()
-        codes = {int(k) if k.isdigit() else k: n for k, n in answers.get(timeout=60).items()}
+        codes = answers.get(timeout=60)
         attacker.join(30)
-    return {"requests": sum(codes.values()), "codes": codes, "quiet_p95": p95(quiet),
-            "flood_p95": p95(during), "rate": rate, "seconds": flooded_s}
+    refused = {int(k.split()[1]) if k.split()[1].isdigit() else k.split()[1]: n
+               for k, n in codes.items() if k.startswith("refused")}
+    return {"requests": sum(refused.values()), "codes": refused,
+            "healthz": sum(n for k, n in codes.items() if k.startswith("healthz")),
+            "quiet_p95": p95(taken[""]), "flood_p95": p95(taken["refused"]),
+            "healthz_p95": p95(taken["healthz"]), "rate": rate, "turns": len(taken[""])}
 
 
 def at_deploy(engine: Any, learner: str) -> None:
@@ -629,13 +644,17 @@ def main() -> None:
     lines += ["", "### Rate-limit flood", "",
               f"{flood['requests']} requests from 127.0.0.1 at {flood['rate']:.0f}/s from "
               "another process (bad tokens, bad sign-ins, thread creation over the limit) "
-              "while a well-behaved learner sends 60 turns; one worker, default limits but "
-              "messages=600/minute (the learner's own 130 turns). "
-              f"Status codes: {dict(sorted(flood['codes'].items(), key=str))}.", "",
-              "| refused with 429 | learner p95 quiet | learner p95 during flood | ratio |",
-              "|---:|---:|---:|---:|",
+              f"while a well-behaved learner sends {flood['turns']} turns; for comparison, "
+              f"{flood['healthz']} health checks at the same rate; quiet, flood and health "
+              "checks interleaved over 3 rounds, one worker, default limits but "
+              "messages=6000/minute (the learner's own turns). Status codes of the flood: "
+              f"{dict(sorted(flood['codes'].items(), key=str))}.", "",
+              "| refused with 429 | learner p95 quiet | during the flood | ratio | "
+              "during as many health checks | ratio |",
+              "|---:|---:|---:|---:|---:|---:|",
               f"| {refused} | {ms(flood['quiet_p95'])} | {ms(flood['flood_p95'])} | "
-              f"{ratio:.2f}× |", "",
+              f"{ratio:.2f}× | {ms(flood['healthz_p95'])} | "
+              f"{flood['healthz_p95'] / flood['quiet_p95']:.2f}× |", "",
               "### Per-learner fairness (turns at once fetching a host that answers after "
               "12 s; another learner asks `help` 60 times meanwhile)", "",
               "One worker: 16 turn workers, at most 8 network checks at once; default limits "
