@@ -110,7 +110,7 @@
 
   function threadOption(t) {
     return el("option", { value: t.thread_id },
-      `${t.project_title || "new thread"} · ${t.turns} turns · ${t.thread_id}`);
+      `${t.project_title || "new thread"} · ${t.turns} turn${t.turns === 1 ? "" : "s"} · ${t.thread_id}`);
   }
 
   function drawThreads(selected) {
