@@ -27,7 +27,9 @@ CLAUSE_SPLIT = re.compile(
 TITLE = re.compile(
     r"\b(?:(?:let'?s|i'?ll|i\s+will|i'?d|we'?ll)\s+call\s+it|call\s+it|name\s+it|"
     r"it'?s\s+called|it\s+is\s+called|(?:the\s+|a\s+|my\s+)?(?:working\s+)?(?:title|name)\s+"
-    r"(?:is|will\s+be|would\s+be|could\s+be)|i'?m\s+calling\s+it|called)\s+[\"“'‘]?"
+    r"(?:is|will\s+be|would\s+be|could\s+be)|i'?m\s+calling\s+it|called)\s+"
+    # "I'd call it a success if …" judges the project; it does not name it.
+    r"(?!(?:a\s+)?(?:success|successful|win|failure|done)\b)[\"“'‘]?"
     r"(?P<v>[^\"”’.,;!?]+?)[\"”'’]?" + _END, re.IGNORECASE)
 AUDIENCE = (
     re.compile(r"\b(?:it'?s|it\s+is|this\s+is|that'?s)\s+(?:a\s+|an\s+)?(?:real\s+|big\s+|huge\s+)?"
@@ -44,6 +46,8 @@ AUDIENCE = (
                r"(?:a\s+)?(?:tool|app|bot|assistant)|(?:meant|built|made|aimed|designed))\s+"
                r"(?:for|at)\s+(?P<v>(?!\d)(?!me\b)(?!my\b).+?)" + _END, re.IGNORECASE),
     re.compile(r"^(?:mostly\s+|mainly\s+|i\s+think\s+|probably\s+)?(?P<v>[\w' -]{3,80}?)\s+"
+               # "teachers all have this": the quantifier belongs to the verb, not the people.
+               r"(?:(?:all|both|also|too|often|really)\s+)?"
                r"(?:have|has|face|struggle\s+with|deal\s+with|suffer\s+from)\s+(?:this|that|"
                r"the\s+same|it)\b", re.IGNORECASE),
 )
@@ -65,6 +69,10 @@ _EXPERIENCE_MARK = re.compile(
     r"school|company|clinic|shop|class|students|patients|clients|work)|myself|daily|weekly|"
     r"nightly|at\s+work|on\s+the\s+job|first-?hand|for\s+a\s+living|i'm\s+an?\b|i\s+am\s+an?\b|"
     r"i\s+was\s+an?\b|nurse|teacher|engineer|developer|manager|doctor|\bis\s+an?\b|"
+    # "I teach chemistry at a secondary school": a workplace says it is the learner's job.
+    r"\b(?:at|in)\s+(?:a|an|the|my|our)\s+(?:[\w-]+\s+){0,2}(?:school|hospital|clinic|"
+    r"ward|university|college|lab|firm|company|office|shop|restaurant|startup|bank|charity|"
+    r"library|hotel|factory|warehouse|pharmacy|practice|agency)\b|"
     r"complains?)", re.IGNORECASE)
 SUCCESS = re.compile(
     r"(?:success\s+(?:would\s+be|is|means|looks\s+like|=|for\s+me\s+is|criteri(?:a|on)\s+"

@@ -140,6 +140,26 @@ def test_a_teacher_in_four_plain_sentences_gets_every_field_as_she_meant_it(
     assert p.step == "build"
 
 
+def test_the_same_teacher_in_other_words_gets_the_same_fields(me: Session) -> None:
+    """A workplace instead of a job title, "all have this problem", and "I'd call it a
+    success if …" (a verdict, not a name)."""
+    for text in ("Hello, I teach chemistry at a secondary school.",
+                 "Every week I spend about three hours writing practice quizzes for four "
+                 "classes, and the questions I find online never match what we covered; "
+                 "secondary school science teachers all have this problem.",
+                 "I'd name it QuizForge.",
+                 "I'd call it a success if 8 out of 10 generated questions need no edits "
+                 "before I use them."):
+        me.say(text)
+    p = me.project()
+    assert p.title == "QuizForge"
+    assert p.personal_context == "I teach chemistry at a secondary school"
+    assert p.audience == "secondary school science teachers"
+    assert p.problem.startswith("Every week I spend about three hours")
+    assert p.success_criteria == "8 out of 10 generated questions need no edits before I use them"
+    assert p.step == "build"
+
+
 def test_a_plain_answer_answers_the_current_question(me: Session) -> None:
     project = started(me)
     plain = ("Night nurses hand over many patients in minutes from handwritten notes "
