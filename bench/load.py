@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from sqlalchemy import Engine, func  # noqa: E402
 from sqlmodel import select  # noqa: E402
 
 from bench.turns import LEARNER, write_section  # noqa: E402
+from evals.serving import free_port, wait_until_healthy  # noqa: E402
 from memory.accounts import add_user  # noqa: E402
 from memory.models import LedgerEntry, StoredSpan, Thread, TranscriptEntry  # noqa: E402
 from memory.store import open_engine, session_scope  # noqa: E402
@@ -60,12 +60,6 @@ class Learner:
     latencies: list[float] = field(default_factory=list)
     turns: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -91,16 +85,8 @@ def coach_serve(db: str, workers: int, home: Path) -> Iterator[str]:
                                 env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("coach serve did not start (LOAD_KEEP_LOG=DIR keeps its log)")
-            time.sleep(0.25)
+        wait_until_healthy(base + "/healthz", proc, 120,
+                           "coach serve did not start (LOAD_KEEP_LOG=DIR keeps its log)")
         time.sleep(1.0 * workers)  # let every worker finish starting, not only the first
         yield base
     finally:

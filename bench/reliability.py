@@ -28,7 +28,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -53,6 +52,7 @@ from sqlmodel import select  # noqa: E402
 from agent.demo import script  # noqa: E402
 from bench.turns import write_section  # noqa: E402
 from evals.messages_api import MessagesAPI, error, text_reply, tool_reply  # noqa: E402
+from evals.serving import free_port, wait_until_healthy  # noqa: E402
 from memory.accounts import add_user  # noqa: E402
 from memory.models import Project, Thread, TranscriptEntry  # noqa: E402
 from memory.store import open_engine, session_scope  # noqa: E402
@@ -67,12 +67,6 @@ PROJECT = {"title": "Handover Helper", "problem": "Night-shift nurses hand over 
            "audience": "ward nurses", "personal_context": "six years of night shifts",
            "success_criteria": "flags 95% of abnormal vitals"}
 STEPS = [m for _, m in script("https://github.com/example/handover-helper", "https://x/")]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def p95(values: list[float]) -> float:
@@ -94,16 +88,8 @@ def serve(db: str, home: Path, env: dict[str, str], workers: int = 1) -> Iterato
                             stdin=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"coach serve did not start: see {log.name}")
-            time.sleep(0.25)
+        wait_until_healthy(base + "/healthz", proc, 90,
+                           f"coach serve did not start: see {log.name}")
         time.sleep(1.0 * workers)
         yield base, proc
     finally:

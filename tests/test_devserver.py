@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
+from evals.serving import free_port
 from memory.models import LedgerEntry, Project, User
 from memory.store import open_engine, session_scope
 
@@ -41,13 +41,6 @@ if not LANGGRAPH.exists():
         raise RuntimeError(f"{LANGGRAPH} is missing: run `make interop`")
     pytest.skip(f"{LANGGRAPH} is missing: `make interop` installs the LangGraph dev server "
                 "to run this test", allow_module_level=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 @pytest.fixture

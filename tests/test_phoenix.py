@@ -12,7 +12,6 @@ output, and no real-usage counts for the offline coach's estimates.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ import httpx
 import pytest
 
 from evals.messages_api import MessagesAPI, text_reply, tool_reply
+from evals.serving import free_port
 from tests.learner import coach_env, json_turns, lines_in, run_coach
 
 pytestmark = pytest.mark.slow
@@ -38,13 +38,6 @@ USAGE = {"input_tokens": 1200, "output_tokens": 345, "cache_read_input_tokens": 
 if not PHOENIX_PYTHON.exists():
     pytest.skip(f"{PHOENIX_VENV} is missing: `make interop` installs Arize Phoenix to run "
                 "this test", allow_module_level=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 @pytest.fixture

@@ -6,10 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import socket
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -19,17 +17,12 @@ import httpx
 import pytest
 from sqlmodel import select
 
+from evals.serving import free_port, wait_until_healthy
 from memory.accounts import user_for_token
 from memory.models import User
 from memory.store import open_engine, session_scope
 from tests.learner import COACH, coach_env, one_error_line, run_coach
 from tests.webserver import STEP_ONE
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -43,16 +36,10 @@ def serving(db: str, home: Path, *args: str) -> Iterator[tuple[str, str]]:
                                 stderr=stderr, stdin=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, err.read_text()
-            assert time.monotonic() < deadline, "coach serve did not come up"
-            time.sleep(0.2)
+        try:
+            wait_until_healthy(base + "/healthz", proc, 60, "coach serve did not come up")
+        except RuntimeError as exc:
+            raise AssertionError(f"{exc}: {err.read_text()}") from None
         yield base, out.read_text()
     finally:
         proc.terminate()  # uvicorn shuts down gracefully on SIGTERM, workers included
